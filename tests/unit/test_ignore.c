@@ -1,0 +1,3 @@
+/* placeholder until written */
+int main (void);
+int main (void) { return 0; }

@@ -1,0 +1,19 @@
+/* Helpers shared by the cmocka unit tests. */
+#ifndef GSI_TESTUTIL_H
+#define GSI_TESTUTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+/* The peer test data folder (../shared/peer-tests), or NULL when this checkout has none.  When it is
+ * missing and GSI_REQUIRE_PEER_TESTS=1 (as CI sets), the calling test fails instead, so CI can never
+ * pass without running the peer cases.  With NULL, the caller reports itself as not run (skip()). */
+const char *test_peer_dir (void);
+
+/* Reads a whole file into a NUL-terminated malloc'd buffer; NULL when it cannot be read. */
+char *test_read_file (const char *path, size_t *len);
+
+#endif
