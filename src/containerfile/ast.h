@@ -17,6 +17,7 @@ typedef struct cf_heredoc
 {
   char *name;    /* the delimiter word, quotes removed */
   char *content; /* the body, each line ending in '\n'; with <<- leading tabs already stripped */
+  size_t content_len; /* bytes in content (a body may hold NUL bytes) */
   bool expand;   /* false when the delimiter was quoted: the body is taken literally */
   bool chomp;    /* written <<- */
 } cf_heredoc;
@@ -28,9 +29,12 @@ struct cf_instr
   char *original;     /* the instruction as written, continuation lines joined */
   gsi_strvec flags;   /* "--from=build", in order, as written */
   gsi_strvec args;    /* arguments in BuildKit's split; ENV/LABEL as (key, value, sep) triples */
+  size_t *flag_len;   /* byte length of each flags.v[i], NULL when flags is empty */
+  size_t *arg_len;    /* byte length of each args.v[i] (a JSON "\u0000" or a NUL in the file makes
+                       * an argument longer than strlen says), NULL when args is empty */
   bool json;          /* exec (JSON array) form */
   cf_instr *sub;      /* ONBUILD's trigger instruction, else NULL */
-  cf_heredoc *heredocs;
+  cf_heredoc *heredocs;  /* RUN, COPY, ADD bodies in order; ONBUILD keeps its trigger's here, as BuildKit */
   size_t nheredocs;
   int start_line;     /* 1-based, first line of the instruction */
   int end_line;       /* last line, heredoc bodies included */

@@ -28,6 +28,14 @@ typedef struct cf_shell_opts
    * ones were set in env, unmatched ones were not.  Used to warn of ARGs used before declaration. */
   gsi_strvec *matched;
   gsi_strvec *unmatched;
+  /* BuildKit's Lex switches, all off by default (a zero-initialised opts is plain ProcessWord):
+   * raw_quotes keeps quote characters in the output, raw_escapes keeps escape characters,
+   * skip_process_quotes treats quotes as ordinary characters (heredoc bodies), skip_unset_env
+   * leaves references to unset variables as they were written.  */
+  bool raw_quotes;
+  bool raw_escapes;
+  bool skip_process_quotes;
+  bool skip_unset_env;
 } cf_shell_opts;
 
 /* Expands word into one string (quotes removed, escapes applied).  On error (unterminated quote,

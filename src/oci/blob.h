@@ -43,4 +43,19 @@ void gsi_blob_writer_abort (gsi_blob_writer *w);
 /* The media type suffix for a layer of this compression: "", "+gzip", "+zstd".  */
 const char *gsi_compression_suffix (gsi_compression comp);
 
+/* Which gzip implementation writers opened from now on use.  The compressed bytes, and so layer
+ * digests (never diff_ids), differ between them, so a build that must reproduce digests on machines
+ * with and without ISA-L can pin zlib.  AUTO is ISA-L when built with it, else zlib.  Not
+ * thread-safe: set it at startup.  Fails with ENOTSUP for ISAL in a build without ISA-L.  */
+typedef enum gsi_gzip_backend
+{
+  GSI_GZIP_AUTO = 0,
+  GSI_GZIP_ISAL,
+  GSI_GZIP_ZLIB,
+} gsi_gzip_backend;
+
+int gsi_blob_set_gzip_backend (gsi_gzip_backend backend, gsi_error *err);
+/* "isa-l" or "zlib": what GSI_COMP_GZIP writers use now.  */
+const char *gsi_blob_gzip_backend_name (void);
+
 #endif

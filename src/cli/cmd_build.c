@@ -1,0 +1,267 @@
+/* gsi build: build an image from a Containerfile into the store.  */
+#include "cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "build/build.h"
+#include "oci/store.h"
+#include "util/strvec.h"
+#include "util/xalloc.h"
+
+typedef struct build_args
+{
+  gsi_build_opts o;
+  const char *root;
+  gsi_strvec tags;
+  gsi_strvec build_args;
+  gsi_strvec secret_ids;
+  gsi_strvec secret_srcs;
+  gsi_build_secret *secrets;
+  bool quiet;
+} build_args;
+
+static void
+build_args_clear (build_args *a)
+{
+  gsi_strvec_clear (&a->tags);
+  gsi_strvec_clear (&a->build_args);
+  gsi_strvec_clear (&a->secret_ids);
+  gsi_strvec_clear (&a->secret_srcs);
+  free (a->secrets);
+}
+
+static void
+print_build_help (void)
+{
+  printf ("Usage: gsi [--root DIR] build [OPTIONS] CONTEXT\n\n"
+          "Builds the image a Containerfile describes, without a daemon, into the image store.\n\n"
+          "Options:\n"
+          "  -f, --file FILE             the Containerfile (default: CONTEXT/Containerfile, else\n"
+          "                              CONTEXT/Dockerfile)\n"
+          "  -t, --tag REF               tag the result (repeatable)\n"
+          "      --build-arg K=V         set a build argument (repeatable); K alone takes $K\n"
+          "      --target STAGE          build this stage instead of the last\n"
+          "      --no-cache              do not use the step cache\n"
+          "      --network host|none     network for RUN (default: host)\n"
+          "      --source-date-epoch N   created times N, layer mtimes clamped to N (default:\n"
+          "                              $SOURCE_DATE_EPOCH when set)\n"
+          "      --compression gzip|zstd layer compression (default: gzip)\n"
+          "      --secret id=ID,src=FILE a secret for RUN --mount=type=secret (repeatable)\n"
+          "      --root DIR              the image store (default: $GSI_ROOT, else the store's default)\n"
+          "  -q, --quiet                 print only the image digest\n");
+}
+
+static int
+parse_epoch (const char *s, int64_t *out)
+{
+  char *end = NULL;
+  long long v;
+
+  errno = 0;
+  v = strtoll (s, &end, 10);
+  if (errno || end == s || *end || v < 0)
+    return -1;
+  *out = v;
+  return 0;
+}
+
+static int
+parse_secret (build_args *a, const char *spec, const char *cmd, gsi_error *err)
+{
+  cleanup_free char *copy = xstrdup (spec);
+  char *save = NULL;
+  const char *id = NULL, *src = NULL;
+
+  for (char *f = strtok_r (copy, ",", &save); f; f = strtok_r (NULL, ",", &save))
+    {
+      if (strncmp (f, "id=", 3) == 0)
+        id = f + 3;
+      else if (strncmp (f, "src=", 4) == 0 || strncmp (f, "source=", 7) == 0)
+        src = strchr (f, '=') + 1;
+      else if (strncmp (f, "type=", 5) == 0 && strcmp (f, "type=file") == 0)
+        continue;
+      else
+        return cli_usage (err, cmd, "--secret: unknown field `%s` (want id=ID,src=FILE)", f);
+    }
+  if (id == NULL || !*id || src == NULL || !*src)
+    return cli_usage (err, cmd, "--secret wants id=ID,src=FILE, got `%s`", spec);
+  gsi_strvec_push (&a->secret_ids, id);
+  gsi_strvec_push (&a->secret_srcs, src);
+  return 0;
+}
+
+static int
+add_build_arg (build_args *a, const char *kv)
+{
+  if (strchr (kv, '='))
+    {
+      gsi_strvec_push (&a->build_args, kv);
+      return 0;
+    }
+  /* docker: `--build-arg NAME` takes the value from the environment, and is dropped when unset.  */
+  const char *v = getenv (kv);
+  if (v)
+    gsi_strvec_pushf (&a->build_args, "%s=%s", kv, v);
+  return 0;
+}
+
+enum
+{
+  OPT_BUILD_ARG = 256,
+  OPT_TARGET,
+  OPT_NO_CACHE,
+  OPT_NETWORK,
+  OPT_EPOCH,
+  OPT_COMPRESSION,
+  OPT_SECRET,
+  OPT_ROOT,
+};
+
+static int
+parse_option (build_args *a, int c, const char *cmd, gsi_error *err)
+{
+  switch (c)
+    {
+    case 'f':
+      a->o.containerfile = optarg;
+      return 0;
+    case 't':
+      gsi_strvec_push (&a->tags, optarg);
+      return 0;
+    case 'q':
+      a->quiet = true;
+      return 0;
+    case OPT_BUILD_ARG:
+      return add_build_arg (a, optarg);
+    case OPT_TARGET:
+      a->o.target = optarg;
+      return 0;
+    case OPT_NO_CACHE:
+      a->o.no_cache = true;
+      return 0;
+    case OPT_NETWORK:
+      if (strcmp (optarg, "host") == 0)
+        a->o.network = GSI_SANDBOX_NET_HOST;
+      else if (strcmp (optarg, "none") == 0)
+        a->o.network = GSI_SANDBOX_NET_NONE;
+      else
+        return cli_usage (err, cmd, "--network must be host or none, got `%s`", optarg);
+      return 0;
+    case OPT_EPOCH:
+      if (parse_epoch (optarg, &a->o.source_date_epoch) < 0)
+        return cli_usage (err, cmd, "--source-date-epoch wants seconds since 1970, got `%s`", optarg);
+      return 0;
+    case OPT_COMPRESSION:
+      if (strcmp (optarg, "gzip") == 0)
+        a->o.compression = GSI_COMP_GZIP;
+      else if (strcmp (optarg, "zstd") == 0)
+        a->o.compression = GSI_COMP_ZSTD;
+      else
+        return cli_usage (err, cmd, "--compression must be gzip or zstd, got `%s`", optarg);
+      return 0;
+    case OPT_SECRET:
+      return parse_secret (a, optarg, cmd, err);
+    case OPT_ROOT:
+      a->root = optarg;
+      return 0;
+    default:
+      return cli_usage (err, cmd, "unknown option");
+    }
+}
+
+static int
+parse_args (build_args *a, int argc, char **argv, gsi_error *err)
+{
+  static const struct option opts[] = {
+    { "file", required_argument, NULL, 'f' },          { "tag", required_argument, NULL, 't' },
+    { "quiet", no_argument, NULL, 'q' },               { "build-arg", required_argument, NULL, OPT_BUILD_ARG },
+    { "target", required_argument, NULL, OPT_TARGET }, { "no-cache", no_argument, NULL, OPT_NO_CACHE },
+    { "network", required_argument, NULL, OPT_NETWORK },
+    { "source-date-epoch", required_argument, NULL, OPT_EPOCH },
+    { "compression", required_argument, NULL, OPT_COMPRESSION },
+    { "secret", required_argument, NULL, OPT_SECRET }, { "root", required_argument, NULL, OPT_ROOT },
+    { NULL, 0, NULL, 0 },
+  };
+  const char *env_epoch = getenv ("SOURCE_DATE_EPOCH");
+  int c;
+
+  a->o.source_date_epoch = -1;
+  a->o.compression = GSI_COMP_GZIP;
+  a->o.network = GSI_SANDBOX_NET_HOST;
+  if (env_epoch && *env_epoch && parse_epoch (env_epoch, &a->o.source_date_epoch) < 0)
+    return cli_usage (err, argv[0], "SOURCE_DATE_EPOCH must be seconds since 1970, got `%s`", env_epoch);
+  optind = 0;
+  while ((c = getopt_long (argc, argv, "f:t:q", opts, NULL)) != -1)
+    if (parse_option (a, c, argv[0], err) < 0)
+      return CLI_USAGE;
+  if (argc - optind != 1)
+    return cli_usage (err, argv[0], "expects exactly one CONTEXT directory");
+  a->o.context_dir = argv[optind];
+  return 0;
+}
+
+static void
+print_line (void *ctx, const char *line)
+{
+  (void) ctx;
+  fprintf (stderr, "%s\n", line);
+}
+
+static int
+open_store (const char *root, gsi_store **store, gsi_error *err)
+{
+  cleanup_free char *def = NULL;
+
+  if (root == NULL)
+    {
+      def = gsi_store_default_root (err);
+      if (def == NULL)
+        return -1;
+      root = def;
+    }
+  return gsi_store_open (root, store, err);
+}
+
+int
+cmd_build (int argc, char **argv, gsi_error *err)
+{
+  build_args a = { 0 };
+  gsi_build_result res;
+  cleanup_store gsi_store *store = NULL;
+  int r;
+
+  if (cli_wants_help (argc, argv))
+    {
+      print_build_help ();
+      return 0;
+    }
+  r = parse_args (&a, argc, argv, err);
+  if (r == 0)
+    r = open_store (a.root, &store, err) < 0 ? CLI_FAIL : 0;
+  if (r == 0)
+    {
+      a.secrets = xcalloc (a.secret_ids.n + 1, sizeof (gsi_build_secret));
+      for (size_t i = 0; i < a.secret_ids.n; i++)
+        a.secrets[i] = (gsi_build_secret){ a.secret_ids.v[i], a.secret_srcs.v[i] };
+      a.o.store = store;
+      a.o.tags = (const char *const *) a.tags.v;
+      a.o.n_tags = a.tags.n;
+      a.o.build_args = &a.build_args;
+      a.o.secrets = a.secrets;
+      a.o.n_secrets = a.secret_ids.n;
+      a.o.log = a.quiet ? NULL : print_line;
+      r = gsi_build (&a.o, &res, err) < 0 ? CLI_FAIL : 0;
+    }
+  if (r == 0)
+    {
+      if (!a.quiet)
+        fprintf (stderr, "built %s (%zu steps, %zu from cache)\n", res.manifest_digest, res.steps, res.cached);
+      printf ("%s\n", res.manifest_digest);
+    }
+  build_args_clear (&a);
+  return r;
+}
