@@ -778,7 +778,7 @@ cache_record (step_ctx *c, const gsi_cache_entry *e, gsi_error *err)
 /* Appends the layer of a cache hit, unpacking it when its dir is gone.  Returns 1 when used, 0
  * when it cannot be (then the step runs).  */
 static int
-use_cached_layer (step_ctx *c, const char *created_by, gsi_error *err)
+use_cached_layer (step_ctx *c, const char *created_by)
 {
   gsi_descriptor d = GSI_DESCRIPTOR_INIT;
   cleanup_free char *dir = NULL;
@@ -796,7 +796,6 @@ use_cached_layer (step_ctx *c, const char *created_by, gsi_error *err)
   memcpy (c->s->key, c->key, sizeof c->key);
   c->b->cached++;
   gsi_descriptor_clear (&d);
-  (void) err;
   return 1;
 }
 
@@ -1419,7 +1418,7 @@ run_step (step_ctx *c, gsi_error *err)
                      (int) c->x->u.run.security);
   step_key (c, instr, NULL);
   ret = cache_lookup (c, err);
-  if (ret == 0 && c->have_hit && !c->hit.empty_layer && use_cached_layer (c, created_by, err) == 1)
+  if (ret == 0 && c->have_hit && !c->hit.empty_layer && use_cached_layer (c, created_by) == 1)
     logf_ (c->b, "%s using cache", c->hdr);
   else if (ret == 0)
     {
@@ -1795,6 +1794,47 @@ open_dir (const char *path, gsi_error *err)
   return fd;
 }
 
+static bool
+chown_needs_names (const char *chown)
+{
+  cleanup_free char *user = chown && *chown ? xstrdup (chown) : NULL;
+  char *group = user ? strchr (user, ':') : NULL;
+
+  if (user == NULL)
+    return false;
+  if (group)
+    *group++ = '\0';
+  return !all_digits (user) || (group && *group && !all_digits (group));
+}
+
+/* --link: the layer is made in the bare upper dir, without looking at the base, so it does not
+ * depend on it.  --chown names still come from the image, through a read-only view of the stage
+ * that is dropped again right after (it would be stale once the layer lands).  */
+static int
+link_copy (step_ctx *c, copy_setup *cs, const char *upper, gsi_error *err)
+{
+  cleanup_close int ufd = open_dir (upper, err);
+  cleanup_close int vfd = -1;
+  int ret;
+
+  if (ufd < 0)
+    return -1;
+  if (chown_needs_names (c->x->u.copy.chown))
+    {
+      if (ensure_ro_root (c->b, c->s, err) < 0)
+        return -1;
+      vfd = open_dir (c->s->ro_root, err);
+    }
+  ret = vfd < 0 && c->s->ro_root ? -1 : apply_copy (c, cs, ufd, vfd >= 0 ? vfd : ufd, err);
+  if (c->s->ro_root)
+    {
+      unmount_quietly (c->s->ro_root);
+      free (c->s->ro_root);
+      c->s->ro_root = NULL;
+    }
+  return ret;
+}
+
 static int
 execute_copy (step_ctx *c, copy_setup *cs, layer_out *l, gsi_error *err)
 {
@@ -1815,25 +1855,7 @@ execute_copy (step_ctx *c, copy_setup *cs, layer_out *l, gsi_error *err)
     }
   lowers = stack_lowers (c->s, c->b->empty_dir, &n);
   if (c->x->u.copy.link)
-    {
-      /* --link: the layer is made without looking at the base, so it can be rebased; names for
-       * --chown still come from the image.  */
-      cleanup_close int ufd = open_dir (upper, err);
-      int vfd = -1;
-      if (ufd < 0 || ensure_ro_root (c->b, c->s, err) < 0 || (vfd = open_dir (c->s->ro_root, err)) < 0)
-        ret = -1;
-      else
-        ret = apply_copy (c, cs, ufd, vfd, err);
-      if (vfd >= 0)
-        close (vfd);
-      /* The view of this stage is stale once the layer lands.  */
-      if (c->s->ro_root)
-        {
-          unmount_quietly (c->s->ro_root);
-          free (c->s->ro_root);
-          c->s->ro_root = NULL;
-        }
-    }
+    ret = link_copy (c, cs, upper, err);
   else if (mount_overlay (merged, lowers, n, upper, work, false, err) < 0)
     ret = -1;
   else
@@ -1880,7 +1902,7 @@ copy_step (step_ctx *c, gsi_error *err)
       step_key (c, instr, content.buf);
       ret = cache_lookup (c, err);
     }
-  if (ret == 0 && c->have_hit && !c->hit.empty_layer && use_cached_layer (c, created_by, err) == 1)
+  if (ret == 0 && c->have_hit && !c->hit.empty_layer && use_cached_layer (c, created_by) == 1)
     logf_ (c->b, "%s using cache", c->hdr);
   else if (ret == 0)
     {
@@ -2171,8 +2193,8 @@ scratch_state (builder *b, stage_state *s)
   s->ready = true;
 }
 
-static int
-stage_from_stage (stage_state *s, const stage_state *base, const cf_stage *bst, gsi_error *err)
+static void
+stage_from_stage (stage_state *s, const stage_state *base, const cf_stage *bst)
 {
   gsi_image_config_copy (&s->cfg, &base->cfg);
   /* BuildKit: the base stage's ONBUILD instructions run here; they do not carry over further.  */
@@ -2188,8 +2210,6 @@ stage_from_stage (stage_state *s, const stage_state *base, const cf_stage *bst, 
         s->triggers[s->n_triggers++] = cf_cmd_clone (bst->cmds[i]->u.onbuild.trigger);
       }
   s->ready = true;
-  (void) err;
-  return 0;
 }
 
 static char *
@@ -2213,7 +2233,7 @@ prepare_stage (builder *b, size_t idx, gsi_error *err)
       scratch_state (b, s);
       break;
     case CF_BASE_STAGE:
-      r = stage_from_stage (s, &b->stages[st->base_stage], &b->plan->stages[st->base_stage], err);
+      stage_from_stage (s, &b->stages[st->base_stage], &b->plan->stages[st->base_stage]);
       break;
     case CF_BASE_IMAGE:
     default:

@@ -257,16 +257,15 @@ mmdebstrap_argv (const boot_args *a, const char *out, gsi_strvec *argv)
   gsi_strvec_push (argv, a->mirror);
 }
 
-/* Our environment with SOURCE_DATE_EPOCH (mmdebstrap clamps mtimes to it) and TMPDIR in the store,
- * so an interrupted run leaves its chroot where `gsi prune` finds it.  */
+/* Our environment with SOURCE_DATE_EPOCH, to which mmdebstrap clamps mtimes.  Its chroot stays in
+ * $TMPDIR (not the store's 0700 tmp/), where apt's unprivileged _apt user can still download.  */
 static void
-mmdebstrap_env (const boot_args *a, const char *tmpdir, gsi_strvec *env)
+mmdebstrap_env (const boot_args *a, gsi_strvec *env)
 {
   for (char **e = environ; *e; e++)
-    if (strncmp (*e, "SOURCE_DATE_EPOCH=", 18) != 0 && strncmp (*e, "TMPDIR=", 7) != 0)
+    if (strncmp (*e, "SOURCE_DATE_EPOCH=", 18) != 0)
       gsi_strvec_push (env, *e);
   gsi_strvec_pushf (env, "SOURCE_DATE_EPOCH=%lld", (long long) a->epoch);
-  gsi_strvec_pushf (env, "TMPDIR=%s", tmpdir);
 }
 
 static void __attribute__ ((noreturn))
@@ -322,7 +321,7 @@ child_failed (int status, gsi_line_tail *tail, gsi_error *err)
 }
 
 static int
-run_mmdebstrap (const boot_args *a, const char *tmpdir, const char *out, gsi_error *err)
+run_mmdebstrap (const boot_args *a, const char *out, gsi_error *err)
 {
   cleanup_strvec gsi_strvec argv = GSI_STRVEC_INIT;
   cleanup_strvec gsi_strvec env = GSI_STRVEC_INIT;
@@ -332,7 +331,7 @@ run_mmdebstrap (const boot_args *a, const char *tmpdir, const char *out, gsi_err
   pid_t pid;
 
   mmdebstrap_argv (a, out, &argv);
-  mmdebstrap_env (a, tmpdir, &env);
+  mmdebstrap_env (a, &env);
   if (pipe2 (pipefd, O_CLOEXEC) < 0)
     return gsi_error_set (err, errno, "pipe");
   fflush (stdout);
@@ -427,7 +426,7 @@ bootstrap (gsi_store *s, const boot_args *a, gsi_descriptor *out, gsi_error *err
   if (gsi_store_mkdtemp (s, "bootstrap-", &dir, err) < 0)
     return -1;
   tar = xasprintf ("%s/rootfs.tar", dir);
-  r = run_mmdebstrap (a, dir, tar, err);
+  r = run_mmdebstrap (a, tar, err);
   if (r == 0)
     r = import_debian (s, a, tar, out, err);
   gsi_rm_rf_at (AT_FDCWD, dir, NULL);

@@ -55,6 +55,7 @@ typedef struct run_args
   gsi_sandbox_network network;
   gsi_strvec env;
   bool interactive;
+  bool help;
   const char *ref;
   char **cmd; /* argv after REF */
   int n_cmd;
@@ -110,6 +111,9 @@ parse_run_option (run_args *a, int c, const char *cmd, gsi_error *err)
     case 'i':
       a->interactive = true;
       return 0;
+    case 'h':
+      a->help = true;
+      return 0;
     case OPT_RM:
       return 0;
     case OPT_NETWORK:
@@ -132,15 +136,17 @@ parse_run_args (run_args *a, int argc, char **argv, gsi_error *err)
     { "user", required_argument, NULL, 'u' },          { "env", required_argument, NULL, 'e' },
     { "workdir", required_argument, NULL, 'w' },       { "interactive", no_argument, NULL, 'i' },
     { "network", required_argument, NULL, OPT_NETWORK }, { "rm", no_argument, NULL, OPT_RM },
-    { NULL, 0, NULL, 0 },
+    { "help", no_argument, NULL, 'h' },                { NULL, 0, NULL, 0 },
   };
   int c;
 
   optind = 0;
   /* "+": options end at REF, so the command's own options stay its own.  */
-  while ((c = getopt_long (argc, argv, "+u:e:w:i", opts, NULL)) != -1)
+  while ((c = getopt_long (argc, argv, "+u:e:w:ih", opts, NULL)) != -1)
     if (parse_run_option (a, c, argv[0], err) < 0)
       return CLI_USAGE;
+  if (a->help)
+    return 0;
   if (optind >= argc)
     return cli_usage (err, argv[0], "expects an image REF");
   a->ref = argv[optind];
@@ -345,20 +351,20 @@ run_image (gsi_store *s, const run_args *a, gsi_error *err)
 int
 cmd_run (int argc, char **argv, gsi_error *err)
 {
-  run_args a = { NULL, NULL, GSI_SANDBOX_NET_HOST, GSI_STRVEC_INIT, false, NULL, NULL, 0 };
+  run_args a = { NULL, NULL, GSI_SANDBOX_NET_HOST, GSI_STRVEC_INIT, false, false, NULL, NULL, 0 };
   cleanup_store gsi_store *store = NULL;
   int r;
 
-  if (argc >= 2 && (strcmp (argv[1], "--help") == 0 || strcmp (argv[1], "-h") == 0))
-    {
-      print_run_help ();
-      return 0;
-    }
+  /* Options end at REF: a --help after it is the command's.  */
   r = parse_run_args (&a, argc, argv, err);
-  if (r == 0)
-    r = open_store (&store, err) < 0 ? CLI_FAIL : 0;
-  if (r == 0)
-    r = run_image (store, &a, err);
+  if (r == 0 && a.help)
+    print_run_help ();
+  else if (r == 0)
+    {
+      r = open_store (&store, err) < 0 ? CLI_FAIL : 0;
+      if (r == 0)
+        r = run_image (store, &a, err);
+    }
   gsi_strvec_clear (&a.env);
   return r;
 }

@@ -49,7 +49,7 @@ typedef struct cf_file
   char escape;        /* '\\' unless an escape directive said '`' */
   char *syntax;       /* value of the syntax directive, or NULL */
   char *check;        /* value of the check directive, or NULL */
-  gsi_strvec warnings;/* "FILE:LINE: ..." lines for things BuildKit warns about (empty continuation lines) */
+  gsi_strvec warnings;/* "FILE:LINE:COL: warning: ..." lines for things BuildKit warns about (empty continuation lines) */
 } cf_file;
 
 /* Parses data (len bytes, need not be NUL-terminated) read from path.  On a syntax error returns -1

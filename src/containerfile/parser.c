@@ -1765,7 +1765,7 @@ join_continuations (parser *p)
       gsi_buf_add (&p->line, raw, n);
     }
   if (empty_at)
-    gsi_strvec_pushf (&p->f->warnings, "%s:%d: Empty continuation line found in: %s", p->path, empty_at,
+    gsi_strvec_pushf (&p->f->warnings, "%s:%d:1: warning: empty continuation line found in: %s", p->path, empty_at,
                       p->line.buf);
 }
 

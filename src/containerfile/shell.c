@@ -21,8 +21,10 @@
  * rather than a stack overflow.  */
 #define SH_MAX_NESTING 200
 
-/* Cells of the pattern matching table ((pattern items + 1) x (value runes + 1) bits).  */
-#define SH_MAX_MATCH_CELLS ((size_t) 1 << 27)
+/* Work allowed for one word, in bytes of substitution output plus pattern-matching table cells
+ * (counted in pairs).  ${V//p/r} multiplies sizes and nests, so a short hostile word could ask for
+ * gigabytes; no real Containerfile comes near this.  */
+#define SH_WORK_BUDGET ((size_t) 1 << 25)
 
 /* ---- environment ---- */
 
@@ -88,6 +90,7 @@ typedef struct shell_word
   gsi_strvec *matched;
   gsi_strvec *unmatched;
   int depth;
+  size_t work; /* spent of SH_WORK_BUDGET */
   gsi_error *err;
 } shell_word;
 
@@ -141,6 +144,15 @@ sh_fail (shell_word *sw, const char *fmt, ...)
   gsi_buf_vaddf (&b, fmt, ap);
   va_end (ap);
   return gsi_error_set (sw->err, 0, "%s", b.buf);
+}
+
+static int
+sh_charge (shell_word *sw, size_t units)
+{
+  if (units > SH_WORK_BUDGET - sw->work)
+    return sh_fail (sw, "substitution too large to expand (over %zu MiB of work)", SH_WORK_BUDGET >> 20);
+  sw->work += units;
+  return 0;
 }
 
 /* ---- word splitting (BuildKit's wordsStruct) ---- */
@@ -390,7 +402,7 @@ item_matches (const pat_item *it, uint32_t r)
 }
 
 static int
-matcher_init (matcher *m, const pat_prog *prog, const subject *sj, bool greedy)
+matcher_init (shell_word *sw, matcher *m, const pat_prog *prog, const subject *sj, bool greedy)
 {
   size_t rows = prog->n + 1, n = sj->n;
 
@@ -398,7 +410,9 @@ matcher_init (matcher *m, const pat_prog *prog, const subject *sj, bool greedy)
   m->sj = sj;
   m->greedy = greedy;
   m->row = (n + 1 + 7) / 8;
-  if (n + 1 > SH_MAX_MATCH_CELLS / rows)
+  if (n + 1 > 2 * SH_WORK_BUDGET / rows)
+    return sh_charge (sw, SIZE_MAX);
+  if (sh_charge (sw, rows * (n + 1) / 2) < 0)
     return -1;
   m->reach = xcalloc (rows, m->row);
   for (size_t p = 0; p <= n; p++)
@@ -485,8 +499,8 @@ compiled_match_init (shell_word *sw, compiled_match *cm, const char *pat, size_t
   if (pat_compile (pat, plen, &cm->prog, &why) < 0)
     return sh_fail (sw, "invalid pattern (%.*s) in substitution: %s", (int) plen, pat, why.buf);
   subject_init (&cm->sj, value, vlen);
-  if (matcher_init (&cm->m, &cm->prog, &cm->sj, greedy) < 0)
-    return sh_fail (sw, "invalid pattern (%.*s) in substitution: too large to match", (int) plen, pat);
+  if (matcher_init (sw, &cm->m, &cm->prog, &cm->sj, greedy) < 0)
+    return -1;
   return 0;
 }
 
@@ -655,8 +669,8 @@ expand_template (const char *tmpl, size_t n, const char *match, size_t mlen, gsi
 
 /* Go's Regexp.ReplaceAllString: an empty match right after the previous match is not replaced,
  * and the search always moves on by at least one rune.  */
-static void
-replace_all (const matcher *m, const char *repl, size_t rlen, gsi_buf *out)
+static int
+replace_all (shell_word *sw, const matcher *m, const char *repl, size_t rlen, gsi_buf *out)
 {
   const subject *sj = m->sj;
   size_t last = 0, search = 0, s, e;
@@ -665,11 +679,16 @@ replace_all (const matcher *m, const char *repl, size_t rlen, gsi_buf *out)
     {
       gsi_buf_add (out, sj->s + sj->offs[last], sj->offs[s] - sj->offs[last]);
       if (e > last || s == 0)
-        expand_template (repl, rlen, sj->s + sj->offs[s], sj->offs[e] - sj->offs[s], out);
+        {
+          if (sh_charge (sw, rlen + (sj->offs[e] - sj->offs[s])) < 0)
+            return -1;
+          expand_template (repl, rlen, sj->s + sj->offs[s], sj->offs[e] - sj->offs[s], out);
+        }
       last = e;
       search = e > search ? e : search + 1;
     }
   gsi_buf_add (out, sj->s + sj->offs[last], sj->offs[sj->n] - sj->offs[last]);
+  return 0;
 }
 
 static int
@@ -682,7 +701,7 @@ replace_pattern (shell_word *sw, const gsi_buf *pat, const gsi_buf *repl, const 
   if (compiled_match_init (sw, &cm, pat->buf, pat->len, value, vlen, true) < 0)
     return -1;
   if (all)
-    replace_all (&cm.m, repl->buf, repl->len, out);
+    return replace_all (sw, &cm.m, repl->buf, repl->len, out);
   else if (matcher_find (&cm.m, 0, false, &s, &e))
     {
       gsi_buf_add (out, value, cm.sj.offs[s]);

@@ -893,10 +893,8 @@ walk_step (struct walk *w)
   fd = openat (walk_top (w), comp, O_PATH | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0)
     return -1;
-  if (fstat (fd, &st) < 0 || !(S_ISLNK (st.st_mode) || S_ISDIR (st.st_mode)))
+  if (fstat (fd, &st) < 0)
     {
-      if (errno == 0 || !S_ISLNK (st.st_mode))
-        errno = ENOTDIR;
       close_keep_errno (fd);
       return -1;
     }
@@ -905,6 +903,12 @@ walk_step (struct walk *w)
       r = walk_symlink (w, fd);
       close_keep_errno (fd);
       return r;
+    }
+  if (!S_ISDIR (st.st_mode))
+    {
+      close (fd);
+      errno = ENOTDIR;
+      return -1;
     }
   GSI_ALLOC_GROW (w->dirs, w->n + 1, w->alloc);
   w->dirs[w->n++] = fd;
@@ -1326,18 +1330,32 @@ set_xattrs (struct applier *ap, int fd, int dirfd, const char *name, struct arch
   return 0;
 }
 
-static int
-set_times (struct applier *ap, int fd, int dirfd, const char *name, struct archive_entry *e)
+static bool
+entry_times (struct archive_entry *e, struct timespec ts[2])
 {
-  struct timespec ts[2];
-  int r;
-
   if (!archive_entry_mtime_is_set (e))
-    return 0;
+    return false;
   ts[0].tv_sec = ts[1].tv_sec = archive_entry_mtime (e);
   ts[0].tv_nsec = ts[1].tv_nsec = archive_entry_mtime_nsec (e);
-  r = fd >= 0 ? futimens (fd, ts) : utimensat (dirfd, name, ts, AT_SYMLINK_NOFOLLOW);
-  if (r < 0)
+  return true;
+}
+
+static int
+set_times_fd (struct applier *ap, int fd, struct archive_entry *e)
+{
+  struct timespec ts[2];
+
+  if (entry_times (e, ts) && futimens (fd, ts) < 0)
+    return gsi_error_set (ap->err, errno, "set the times of `%s`", ap->path.buf);
+  return 0;
+}
+
+static int
+set_times_at (struct applier *ap, int dirfd, const char *name, struct archive_entry *e)
+{
+  struct timespec ts[2];
+
+  if (entry_times (e, ts) && utimensat (dirfd, name, ts, AT_SYMLINK_NOFOLLOW) < 0)
     return gsi_error_set (ap->err, errno, "set the times of `%s`", ap->path.buf);
   return 0;
 }
@@ -1396,7 +1414,7 @@ apply_file (struct applier *ap, int pfd, const char *name, struct archive_entry 
     return gsi_error_set (ap->err, errno, "chmod `%s`", ap->path.buf);
   if (set_xattrs (ap, fd, -1, NULL, e) < 0)
     return -1;
-  return set_times (ap, fd, -1, NULL, e);
+  return set_times_fd (ap, fd, e);
 }
 
 /* Directory modes and mtimes wait for the end of the layer: creating children changes the mtime,
@@ -1471,7 +1489,7 @@ apply_symlink (struct applier *ap, int pfd, const char *name, struct archive_ent
     return gsi_error_set (ap->err, errno, "create symlink `%s`", ap->path.buf);
   if (set_owner (ap, -1, pfd, name, e) < 0 || set_xattrs (ap, -1, pfd, name, e) < 0)
     return -1;
-  return set_times (ap, -1, pfd, name, e);
+  return set_times_at (ap, pfd, name, e);
 }
 
 static int
@@ -1498,7 +1516,7 @@ apply_node (struct applier *ap, int pfd, const char *name, struct archive_entry 
     return gsi_error_set (ap->err, errno, "chmod `%s`", ap->path.buf);
   if (set_xattrs (ap, -1, pfd, name, e) < 0)
     return -1;
-  return set_times (ap, -1, pfd, name, e);
+  return set_times_at (ap, pfd, name, e);
 }
 
 /* The target is resolved inside the root like every other path, so it cannot name a file outside.  */

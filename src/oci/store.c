@@ -1107,7 +1107,14 @@ gsi_store_load_index (gsi_store *s, gsi_error *err)
 static int
 save_index (gsi_store *s, json_t *idx, gsi_error *err)
 {
-  cleanup_free char *text = json_dumps (idx, JSON_COMPACT | JSON_SORT_KEYS);
+  cleanup_free char *text = NULL;
+
+  /* An index another tool wrote may lack these; the spec wants both.  */
+  if (json_object_get (idx, "schemaVersion") == NULL)
+    json_object_set_new (idx, "schemaVersion", json_integer (2));
+  if (json_object_get (idx, "mediaType") == NULL)
+    json_object_set_new (idx, "mediaType", json_string (GSI_MEDIA_OCI_INDEX));
+  text = json_dumps (idx, JSON_COMPACT | JSON_SORT_KEYS);
 
   if (text == NULL)
     return gsi_error_set (err, ENOMEM, "serialise index.json");
@@ -1538,19 +1545,27 @@ typedef struct reach
 static void walk (reach *r, const char *digest, const char *media_type, int64_t size, int depth);
 
 static void
+add_diff_ids (reach *r, json_t *cfg)
+{
+  json_t *id;
+  size_t i;
+
+  json_array_foreach (json_object_get (json_object_get (cfg, "rootfs"), "diff_ids"), i, id)
+    if (gsi_digest_is_valid (json_string_value (id)))
+      hexset_add (&r->diff_ids, gsi_digest_hex (json_string_value (id)));
+}
+
+static void
 walk_config (reach *r, json_t *config)
 {
   const char *digest = jget_str (config, "digest");
-  json_t *cfg, *id;
-  size_t i;
+  json_t *cfg;
 
   if (!gsi_digest_is_valid (digest))
     return;
   hexset_add (&r->blobs, gsi_digest_hex (digest));
   cfg = read_json_blob_quiet (r->s, digest, MAX_JSON_BLOB);
-  json_array_foreach (json_object_get (json_object_get (cfg, "rootfs"), "diff_ids"), i, id)
-    if (gsi_digest_is_valid (json_string_value (id)))
-      hexset_add (&r->diff_ids, gsi_digest_hex (json_string_value (id)));
+  add_diff_ids (r, cfg);
   json_decref (cfg);
 }
 
@@ -1560,6 +1575,8 @@ walk_children (reach *r, json_t *doc, int depth)
   json_t *d;
   size_t i;
 
+  /* An image config given to keep: its unpacked layers stay.  */
+  add_diff_ids (r, doc);
   if (json_is_object (json_object_get (doc, "config")))
     walk_config (r, json_object_get (doc, "config"));
   json_array_foreach (json_object_get (doc, "layers"), i, d)

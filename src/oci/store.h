@@ -32,7 +32,11 @@
  * Garbage collection.  Every open store handle holds a shared flock on locks/gc.lock; prune takes
  * it exclusively, so it never deletes a blob that a running build has written but not yet tagged.
  * Prune therefore fails with EBUSY (or waits, if asked) while any other handle, in this process or
- * another, is open.  */
+ * another, is open.
+ *
+ * Threads.  A handle holds only fds and paths fixed at open, and every operation opens what it needs,
+ * so one handle may be used from several threads at once (index.json updates still serialise on the
+ * lock file), except gsi_store_prune, which must not run alongside anything else on the handle.  */
 #ifndef GSI_OCI_STORE_H
 #define GSI_OCI_STORE_H
 
@@ -246,8 +250,10 @@ typedef struct gsi_prune_stats
 } gsi_prune_stats;
 
 /* Deletes blobs not reachable from index.json (or opts->keep) through manifests and indexes;
- * unpacked layers (entries of layers/ whose name does not start with the hex of a reachable
- * config's diff_id); everything in tmp/ not held by a live writer.  A blob a reachable descriptor
+ * unpacked layers (entries of layers/ whose name does not start with the hex of a diff_id of a
+ * reachable config, so keep a manifest or config digest to keep its unpacked layers); everything in
+ * tmp/ not held by a live writer (temp dirs of gsi_store_mkdtemp count as stale: do not prune while
+ * this process builds).  A blob a reachable descriptor
  * names but that is missing is fine (the layout allows it).  A corrupt index.json fails prune
  * before anything is deleted.  opts may be NULL.  */
 int gsi_store_prune (gsi_store *s, const gsi_prune_opts *opts, gsi_prune_stats *stats, gsi_error *err);

@@ -1,7 +1,8 @@
 /* libFuzzer target: shell-word expansion must never crash, leak or read out of bounds.
  *
- * Input layout: one byte of option bits, then the value of $V up to the first NUL byte, then the
- * word to expand.  $V feeds the pattern operators arbitrary subjects.  */
+ * Input layout: the word to expand, then optionally a NUL byte, one byte of option bits and the
+ * value of $V (which feeds the pattern operators arbitrary subjects).  A plain word is a valid
+ * input, expanded with the default options.  */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -24,14 +25,12 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   char *value, *word, *out = NULL;
   uint8_t flags;
 
-  if (size == 0)
-    return 0;
-  flags = data[0];
-  data++, size--;
   nul = memchr (data, 0, size);
-  value = strndup ((const char *) data, nul ? (size_t) (nul - data) : 0);
-  word = nul ? strndup ((const char *) nul + 1, size - (size_t) (nul - data) - 1)
-             : strndup ((const char *) data, size);
+  word = strndup ((const char *) data, nul ? (size_t) (nul - data) : size);
+  flags = nul && (size_t) (nul - data) + 1 < size ? nul[1] : 0;
+  value = nul && (size_t) (nul - data) + 2 < size
+              ? strndup ((const char *) nul + 2, size - (size_t) (nul - data) - 2)
+              : strdup ("");
   if (value == NULL || word == NULL)
     abort ();
 

@@ -15,7 +15,7 @@ setup_file ()
   local r=$BATS_FILE_TMPDIR/rootfs b p l
   mkdir -p "$r/bin" "$r/etc" "$r/tmp" "$r/home/app"
   chmod 1777 "$r/tmp"
-  for b in sh ls rm mkdir ln cat mv touch chmod stat id sleep cp readlink; do
+  for b in sh ls rm mkdir ln cat mv touch chmod stat id sleep cp readlink grep head; do
     p=$(command -v "$b") || continue
     cp -L "$p" "$r/bin/"
     for l in $(ldd "$p" | grep -o '/[^ ]*'); do
@@ -354,9 +354,13 @@ blob_count ()
   printf 'FROM base\nARG N\nRUN --mount=type=cache,target=/cache --mount=type=bind,target=/src echo $N >> /cache/log; cat /src/input; ! touch /src/x 2>/dev/null\n' > "$CTX/Containerfile"
   run -0 gsib --build-arg N=1 "$CTX"
   assert_contains "ctxfile" "$output"
-  run -0 gsib --build-arg N=2 "$CTX"
+  run -0 gsib --build-arg N=2 -t cm "$CTX"
   run -0 cat "$STORE"/gsi-private/mounts/*/log
   assert_equal "$(printf '1\n2')" "$output"
+  # neither the mount targets nor their content land in the layer
+  run -0 top_layer cm
+  [[ "$output" != *cache* ]]
+  [[ "$output" != *src* ]]
 }
 
 @test "build: COPY heredoc and ADD of local tar archives (gzip, xz, zstd, plain)" {
@@ -470,4 +474,13 @@ blob_count ()
   assert_contains "$d" "$output"
   run -0 skopeo inspect "oci:$STORE:three:latest"
   assert_contains "$d" "$output"
+}
+
+@test "build: RUN --mount=type=tmpfs and --network=none" {
+  base_image
+  printf 'FROM base\nRUN --mount=type=tmpfs,target=/scratch echo t > /scratch/f && cat /scratch/f\nRUN --network=none cat /proc/net/dev > /netdev\n' > "$CTX/Containerfile"
+  run -0 gsib -t tmpfs "$CTX"
+  run -0 top_layer tmpfs
+  [[ "$output" != *scratch* ]]
+  run -0 check_in tmpfs 'test ! -e /scratch/f && grep -q lo: /netdev && test "$(grep -c : /netdev)" = 1'
 }

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -1578,13 +1579,17 @@ malicious_cases (void)
     /* Through a symlink to `/`, with an etc/ inside the target: it lands in the target.  */
     const spec s1[] = { { "etc/", 'd', NULL, 0755, 0 },   { "root", 'l', "/", 0, 0 },
                         { "root/etc/passwd", 'f', "inside", 0, 0 }, { "root/etc/hl", 'h', "/root/etc/passwd", 0, 0 },
-                        { NULL, 0, NULL, 0, 0 } };
+                        { "sub/", 'd', NULL, 0755, 0 },  { "sub/abs", 'l', "/etc", 0, 0 },
+                        { "sub/abs/y", 'f', "y", 0, 0 }, { "sub/up", 'l', "../../../../etc", 0, 0 },
+                        { "sub/up/z", 'f', "z", 0, 0 },  { NULL, 0, NULL, 0, 0 } };
     make_tar (s1, 0, &tar);
     apply_ok (&tar, target, 0);
     s = slurp (target, "etc/passwd");
     assert_string_equal (s, "inside");
     free (s);
     assert_true (exists (target, "etc/hl"));
+    assert_true (exists (target, "etc/y")); /* an absolute target restarts at the root */
+    assert_true (exists (target, "etc/z")); /* `..` stops at the root */
   }
   {
     /* Whiteouts and opaque markers through a symlink to the outside delete nothing there.  */
@@ -1901,6 +1906,15 @@ fd_write (void *ctx, const void *buf, size_t len, gsi_error *err)
 }
 
 static double
+cpu_s (void)
+{
+  struct rusage ru;
+  getrusage (RUSAGE_SELF, &ru);
+  return (double) ru.ru_utime.tv_sec + (double) ru.ru_utime.tv_usec / 1e6 + (double) ru.ru_stime.tv_sec
+         + (double) ru.ru_stime.tv_usec / 1e6;
+}
+
+static double
 now_s (void)
 {
   struct timespec ts;
@@ -1952,80 +1966,87 @@ make_bench_tree (const char *dir)
 }
 
 static void
+bench_report (const char *what, double t0, double c0, const gsi_layer_stats *st, const char *extra)
+{
+  double wall = now_s () - t0, cpu = cpu_s () - c0;
+  print_message ("bench: %-22s %6.3f s wall %6.3f s cpu  %5.0f MiB/s  %s\n", what, wall, cpu,
+                 (double) st->tar_bytes / 1048576.0 / wall, extra ? extra : "");
+}
+
+/* GSI_LAYER_BENCH_DIR keeps the generated tree between runs.  */
+static void
 test_bench_commit (void **state)
 {
   const char *on = getenv ("GSI_LAYER_BENCH");
-  char *dir, *dst;
+  const char *keep = getenv ("GSI_LAYER_BENCH_DIR");
+  char *dir, *dst, *tarpath, *root;
   struct count_sink cs = { 0, 0 };
-  gsi_layer_stats st;
+  gsi_layer_stats st, ast;
   gsi_error err = GSI_ERROR_INIT;
-  double t0, t1;
+  gsi_store *store = NULL;
+  double t0, c0;
+  char extra[128];
+  int fd;
 
   (void) state;
   if (!on || strcmp (on, "1") != 0)
     skip ();
-  dir = make_tmpdir ();
-  make_bench_tree (dir);
+  dir = keep && *keep ? xstrdup (keep) : make_tmpdir ();
+  if (!exists (dir, "d000"))
+    {
+      mkdir (dir, 0755);
+      make_bench_tree (dir);
+    }
   for (int round = 0; round < 3; round++)
     {
-      t0 = now_s ();
-      assert_int_equal (gsi_layer_create (dir, NULL, count_write, &cs, &st, &err), 0);
-      t1 = now_s ();
-      print_message ("bench: create %llu entries, %.1f MiB tar in %.3f s = %.0f MiB/s (%llu sink calls)\n",
-                     (unsigned long long) st.entries, (double) st.tar_bytes / 1048576.0, t1 - t0,
-                     (double) st.tar_bytes / 1048576.0 / (t1 - t0), (unsigned long long) cs.calls);
+      t0 = now_s (), c0 = cpu_s ();
       cs.calls = 0;
+      assert_int_equal (gsi_layer_create (dir, NULL, count_write, &cs, &st, &err), 0);
+      snprintf (extra, sizeof extra, "%llu entries, %llu sink calls", (unsigned long long) st.entries,
+                (unsigned long long) cs.calls);
+      bench_report ("create -> null sink", t0, c0, &st, extra);
     }
-  {
-    /* Through the store's blob writer: hash + compress + write, the real commit.  */
-    char *root = sub (dir, "..store");
-    gsi_store *store = NULL;
-    static const gsi_compression comps[] = { GSI_COMP_NONE, GSI_COMP_GZIP, GSI_COMP_ZSTD };
-    static const char *const names[] = { "none", "gzip", "zstd" };
 
-    if (gsi_store_open (root, &store, &err) < 0)
-      fail_msg ("store: %s", err.msg);
-    for (size_t i = 0; i < 3; i++)
-      {
-        gsi_blob_info info;
-        t0 = now_s ();
-        if (gsi_layer_create_blob (store, dir, NULL, comps[i], &info, &st, &err) < 0)
-          fail_msg ("create blob: %s", err.msg);
-        t1 = now_s ();
-        print_message ("bench: commit %s (%s): %.3f s = %.0f MiB/s, %.1f MiB stored\n", names[i],
-                       comps[i] == GSI_COMP_GZIP ? gsi_blob_gzip_backend_name () : "-", t1 - t0,
-                       (double) st.tar_bytes / 1048576.0 / (t1 - t0), (double) info.size / 1048576.0);
-      }
-    gsi_store_close (store);
-    rm_rf (root);
-    free (root);
-  }
-  {
-    /* Through a tar file on disk, then applied.  */
-    char *tarpath = xasprintf ("%s.tar", dir);
-    int fd = open (tarpath, O_RDWR | O_CREAT | O_TRUNC, 0600);
-    gsi_layer_stats ast;
+  /* The real commit: the store's blob writer hashes, compresses and writes (and fsyncs).  */
+  root = xasprintf ("%s.store", dir);
+  if (gsi_store_open (root, &store, &err) < 0)
+    fail_msg ("store: %s", err.msg);
+  for (int i = 0; i < 3; i++)
+    {
+      static const gsi_compression comps[] = { GSI_COMP_NONE, GSI_COMP_GZIP, GSI_COMP_ZSTD };
+      static const char *const names[] = { "commit uncompressed", "commit gzip", "commit zstd" };
+      gsi_blob_info info;
 
-    assert_true (fd >= 0);
-    t0 = now_s ();
-    assert_int_equal (gsi_layer_create (dir, NULL, fd_write, &fd, &st, &err), 0);
-    t1 = now_s ();
-    print_message ("bench: create to a file: %.3f s = %.0f MiB/s\n", t1 - t0,
-                   (double) st.tar_bytes / 1048576.0 / (t1 - t0));
-    close (fd);
-    dst = make_tmpdir ();
-    t0 = now_s ();
-    if (gsi_layer_apply (tarpath, dst, 0, &ast, &err) < 0)
-      fail_msg ("apply: %s", err.msg);
-    t1 = now_s ();
-    print_message ("bench: apply %llu entries: %.3f s = %.0f MiB/s\n", (unsigned long long) ast.entries, t1 - t0,
-                   (double) ast.tar_bytes / 1048576.0 / (t1 - t0));
-    unlink (tarpath);
-    free (tarpath);
-  }
+      t0 = now_s (), c0 = cpu_s ();
+      if (gsi_layer_create_blob (store, dir, NULL, comps[i], &info, &st, &err) < 0)
+        fail_msg ("create blob: %s", err.msg);
+      snprintf (extra, sizeof extra, "%.1f MiB stored%s%s", (double) info.size / 1048576.0,
+                comps[i] == GSI_COMP_GZIP ? ", " : "", comps[i] == GSI_COMP_GZIP ? gsi_blob_gzip_backend_name () : "");
+      bench_report (names[i], t0, c0, &st, extra);
+    }
+  gsi_store_close (store);
+  rm_rf (root);
+  free (root);
+
+  /* A tar file, then applied onto an empty directory.  */
+  tarpath = xasprintf ("%s.tar", dir);
+  fd = open (tarpath, O_RDWR | O_CREAT | O_TRUNC, 0600);
+  assert_true (fd >= 0);
+  t0 = now_s (), c0 = cpu_s ();
+  assert_int_equal (gsi_layer_create (dir, NULL, fd_write, &fd, &st, &err), 0);
+  bench_report ("create -> file", t0, c0, &st, NULL);
+  close (fd);
+  dst = make_tmpdir ();
+  t0 = now_s (), c0 = cpu_s ();
+  if (gsi_layer_apply (tarpath, dst, 0, &ast, &err) < 0)
+    fail_msg ("apply: %s", err.msg);
+  bench_report ("apply file -> dir", t0, c0, &ast, NULL);
+  unlink (tarpath);
+  free (tarpath);
   rm_rf (dst);
   free (dst);
-  rm_rf (dir);
+  if (!(keep && *keep))
+    rm_rf (dir);
   free (dir);
 }
 

@@ -753,9 +753,9 @@ test_ref_normalize (void **state)
     { "a_b__c-d---e.f:T_1.x-y", "a_b__c-d---e.f:T_1.x-y", "docker.io/library/a_b__c-d---e.f:T_1.x-y" },
     { "[::1]:5000/x:y", "[::1]:5000/x:y", "[::1]:5000/x:y" },
   };
-  static const char *bad[] = { "", "Keystone", "keystone:", "keystone:-x", "keystone:a/b", "a//b", "a/",
-                               "-a", "a-", "a..b", "a___b", "a@sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
-                               "host:port/x", "a:b:c", "a b", NULL };
+  static const char *bad[] = { "", "Keystone", "keystone:", "keystone:-x", "keystone:a/b", "a//b", "a/", "-a",
+                               "a-", "a..b", "a___b", "host:port/x", "a:b:c", "a b",
+                               "a@sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", NULL };
   gsi_error err = GSI_ERROR_INIT;
 
   for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
@@ -1628,8 +1628,10 @@ test_load_index (void **state)
   make_empty_image (s, "other", &a);
   make_empty_image (s, "host", &b);
   char *idx = xasprintf ("{\"schemaVersion\":2,\"mediaType\":\"%s\",\"manifests\":["
-                         "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%lld,\"platform\":{\"architecture\":\"%s\",\"os\":\"linux\"}},"
-                         "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%lld,\"platform\":{\"architecture\":\"%s\",\"os\":\"linux\"}}]}",
+                         "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%lld,"
+                         "\"platform\":{\"architecture\":\"%s\",\"os\":\"linux\"}},"
+                         "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%lld,"
+                         "\"platform\":{\"architecture\":\"%s\",\"os\":\"linux\"}}]}",
                          GSI_MEDIA_OCI_INDEX, GSI_MEDIA_OCI_MANIFEST, a.digest, (long long) a.size, other,
                          GSI_MEDIA_OCI_MANIFEST, b.digest, (long long) b.size, gsi_host_arch ());
   CHECK (gsi_store_put_blob (s, idx, strlen (idx), digest, CERR));

@@ -232,7 +232,7 @@ test_peer_line_numbers (void **state)
     }
   /* Lines 19 and 20 are blank inside the RUN.  */
   assert_int_equal (f->warnings.n, 1);
-  assert_non_null (strstr (f->warnings.v[0], "testfile-line.Dockerfile:19: Empty continuation line found in: RUN "));
+  assert_non_null (strstr (f->warnings.v[0], "testfile-line.Dockerfile:19:1: warning: empty continuation line found in: RUN "));
   cf_file_free (f);
 }
 
@@ -565,7 +565,7 @@ test_continuations (void **state)
 
   f = parse_ok ("FROM x\nRUN a \\\n\n  \nb \\\n\nc\n");
   assert_int_equal (f->warnings.n, 1);
-  assert_string_equal (f->warnings.v[0], "Containerfile:3: Empty continuation line found in: RUN a b c");
+  assert_string_equal (f->warnings.v[0], "Containerfile:3:1: warning: empty continuation line found in: RUN a b c");
   assert_int_equal (f->instrs[1].end_line, 7);
   cf_file_free (f);
 

@@ -614,6 +614,28 @@ test_errors (void **state)
   free (out);
   cf_env_clear (&env);
 
+  /* multiplying replacements are stopped, not left to eat the memory */
+  {
+    gsi_buf bomb = GSI_BUF_INIT;
+    gsi_buf_addstr (&bomb, "${V//?/$V}");
+    for (int i = 0; i < 4; i++)
+      {
+        gsi_buf wrapped = GSI_BUF_INIT;
+        gsi_buf_addf (&wrapped, "${V//?/%s}", bomb.buf);
+        gsi_buf_release (&bomb);
+        bomb = wrapped;
+      }
+    gsi_buf big = GSI_BUF_INIT;
+    for (int i = 0; i < 200; i++)
+      gsi_buf_addstr (&big, "abcdefghij");
+    gsi_buf spec = GSI_BUF_INIT;
+    gsi_buf_addf (&spec, "V=%s", big.buf);
+    expect_error (bomb.buf, spec.buf, "substitution too large to expand");
+    gsi_buf_release (&bomb);
+    gsi_buf_release (&big);
+    gsi_buf_release (&spec);
+  }
+
   /* absurd nesting is an error, not a stack overflow */
   for (int i = 0; i < 5000; i++)
     gsi_buf_addstr (&deep, "${a:-");
