@@ -14,7 +14,7 @@ build=(gcc clang meson ninja-build pkg-config
        libcurl4-openssl-dev libsqlite3-dev libcap-dev libseccomp-dev)
 # Tests: cmocka for unit tests, bats for system tests, clang's runtime for libFuzzer and sanitizers,
 # python3-jsonschema to validate OCI JSON against the image-spec schemas.
-tests=(libcmocka-dev bats libclang-rt-14-dev python3 python3-jsonschema)
+tests=(libcmocka-dev bats libclang-rt-14-dev python3 python3-jsonschema zstd xz-utils) # zstd/xz: images.bats imports .tar.zst/.tar.xz
 # Runtime tools gsi drives or is checked against: mmdebstrap makes base images from the Debian archive;
 # skopeo, umoci and buildah read our store or serve as peers.
 runtime=(mmdebstrap debian-archive-keyring skopeo umoci uidmap)

@@ -25,7 +25,7 @@ extern char **environ;
 
 #define DEFAULT_MIRROR "http://deb.debian.org/debian"
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-#define TAIL_LINES 20
+#define TAIL_LINES 10
 
 static int
 open_store (gsi_store **store, gsi_error *err)

@@ -107,14 +107,6 @@ main (int argc, char **argv)
   gsi_error err = GSI_ERROR_INIT;
   int ret;
 
-  /* gsi --root DIR COMMAND: the store for any command, handed on as GSI_ROOT (which the store's
-   * default root honours).  */
-  while (argc >= 3 && strcmp (argv[1], "--root") == 0)
-    {
-      setenv ("GSI_ROOT", argv[2], 1);
-      argv += 2;
-      argc -= 2;
-    }
   /* Global options come before the command.  --root travels as GSI_ROOT so every command resolves
    * the store the same way (gsi_store_default_root).  */
   while (argc >= 2 && strncmp (argv[1], "--root", 6) == 0 && (argv[1][6] == '\0' || argv[1][6] == '='))

@@ -1033,21 +1033,66 @@ inst_consumes (const re_prog *g, const re_inst *in, uint32_t r)
     }
 }
 
-/* Regexp.MatchString: is there a match anywhere in s?  */
 static bool
-re_match (const re_prog *g, const char *s, size_t n)
+threads_have_match (const re_prog *g, const re_threads *t)
 {
-  re_threads a, b, *cur = &a, *nxt = &b;
-  size_t *stack = xmalloc ((2 * g->n + 2) * sizeof (size_t));
-  size_t pos = 0, w = 0;
-  int32_t before = -1;
-  bool found = false;
+  for (size_t i = 0; i < t->n; i++)
+    if (g->inst[t->dense[i]].op == I_MATCH)
+      return true;
+  return false;
+}
 
-  a.dense = xmalloc (g->n * sizeof (size_t));
-  a.sparse = xcalloc (g->n, sizeof (size_t));
-  b.dense = xmalloc (g->n * sizeof (size_t));
-  b.sparse = xcalloc (g->n, sizeof (size_t));
-  a.n = b.n = 0;
+/* The closure of the seeds (and of a new start, the search being unanchored) in context cx.  */
+static void
+threads_close (const re_prog *g, const re_threads *seeds, re_threads *out, size_t *stack, const re_ctx *cx)
+{
+  out->n = 0;
+  for (size_t i = 0; i < seeds->n; i++)
+    threads_add (g, out, stack, seeds->dense[i], cx);
+  threads_add (g, out, stack, 0, cx);
+}
+
+static void
+threads_init (re_threads *t, size_t n)
+{
+  t->dense = xmalloc ((n + 1) * sizeof (size_t));
+  t->sparse = xcalloc (n + 1, sizeof (size_t));
+  t->n = 0;
+}
+
+static void
+threads_release (re_threads *t)
+{
+  free (t->dense);
+  free (t->sparse);
+}
+
+static void
+threads_seed (re_threads *t, size_t pc)
+{
+  if (!threads_has (t, pc))
+    {
+      t->sparse[pc] = t->n;
+      t->dense[t->n++] = pc;
+    }
+}
+
+/* Regexp.MatchString on prefixes of s: hits[j] tells whether the j-th prefix matches, counting
+ * the prefixes that end before each '/' (when slashes) and s itself, in order.  One pass serves
+ * them all: a match that completes inside a prefix holds for every longer one, and where a
+ * prefix ends the threads are closed once more as if the text ended there.  */
+static void
+re_match_prefixes (const re_prog *g, const char *s, size_t n, bool slashes, bool *hits)
+{
+  re_threads seeds, cur, end;
+  size_t *stack = xmalloc ((2 * g->n + 2) * sizeof (size_t));
+  size_t pos = 0, w = 0, j = 0;
+  int32_t before = -1;
+  bool early = false;
+
+  threads_init (&seeds, g->n);
+  threads_init (&cur, g->n);
+  threads_init (&end, g->n);
   for (;;)
     {
       uint32_t r = 0;
@@ -1058,34 +1103,35 @@ re_match (const re_prog *g, const char *s, size_t n)
           here = (int32_t) r;
         }
       re_ctx cx = { before, here, pos == 0, pos >= n };
-      threads_add (g, cur, stack, 0, &cx);
-      for (size_t i = 0; i < cur->n && !found; i++)
-        found = g->inst[cur->dense[i]].op == I_MATCH;
-      if (found || pos >= n)
-        break;
-
-      uint32_t r2 = 0;
-      size_t w2 = pos + w < n ? gsi_utf8_decode (s + pos + w, n - pos - w, &r2) : 0;
-      re_ctx nx = { here, w2 ? (int32_t) r2 : -1, false, pos + w >= n };
-      nxt->n = 0;
-      for (size_t i = 0; i < cur->n; i++)
+      threads_close (g, &seeds, &cur, stack, &cx);
+      if (pos >= n)
         {
-          size_t pc = cur->dense[i];
-          if (inst_consumes (g, &g->inst[pc], r))
-            threads_add (g, nxt, stack, pc + 1, &nx);
+          hits[j] = early || threads_have_match (g, &cur);
+          break;
         }
-      re_threads *tmp = cur;
-      cur = nxt;
-      nxt = tmp;
+      if (slashes && s[pos] == '/')
+        {
+          re_ctx ex = { before, -1, pos == 0, true };
+          threads_close (g, &seeds, &end, stack, &ex);
+          hits[j++] = early || threads_have_match (g, &end);
+        }
+      early = early || threads_have_match (g, &cur);
+      if (early && !slashes)
+        {
+          hits[j] = true;
+          break;
+        }
+      seeds.n = 0;
+      for (size_t i = 0; i < cur.n; i++)
+        if (inst_consumes (g, &g->inst[cur.dense[i]], r))
+          threads_seed (&seeds, cur.dense[i] + 1);
       before = here;
       pos += w;
     }
   free (stack);
-  free (a.dense);
-  free (a.sparse);
-  free (b.dense);
-  free (b.sparse);
-  return found;
+  threads_release (&seeds);
+  threads_release (&cur);
+  threads_release (&end);
 }
 
 /* ---- patterns ---- */
@@ -1253,10 +1299,41 @@ pattern_match (const ig_pattern *pat, const char *path, size_t n)
         return m > 0 && suf[0] == '/' && n == m - 1 && memcmp (path, suf + 1, n) == 0;
       }
     case MATCH_REGEXP:
-      return re_match (&pat->re, path, n);
+      {
+        bool hit = false;
+        re_match_prefixes (&pat->re, path, n, false, &hit);
+        return hit;
+      }
     default:
       return false;
     }
+}
+
+/* pattern_match on every prefix of s that ends before a '/' and on s itself, into hits (one per
+ * such prefix, in order).  */
+static void
+pattern_match_prefixes (const ig_pattern *pat, const char *s, size_t n, bool *hits)
+{
+  size_t j = 0;
+
+  if (pat->type == MATCH_REGEXP)
+    {
+      re_match_prefixes (&pat->re, s, n, true, hits);
+      return;
+    }
+  for (size_t k = 0; k <= n; k++)
+    if (k == n || s[k] == '/')
+      hits[j++] = pattern_match (pat, s, k);
+}
+
+static size_t
+count_prefixes (const char *s, size_t n)
+{
+  size_t c = 1;
+
+  for (size_t k = 0; k < n; k++)
+    c += s[k] == '/';
+  return c;
 }
 
 /* fsutil's patternWithoutTrailingGlob: the pattern without a final slash and double star, and
@@ -1481,8 +1558,10 @@ cf_ignore_excluded (const cf_ignore *ig, const char *relpath)
 {
   cleanup_buf gsi_buf file = GSI_BUF_INIT;
   cleanup_buf gsi_buf parent = GSI_BUF_INIT;
+  cleanup_free bool *hits = NULL;
   const char *slash;
-  bool matched = false, has_parent;
+  bool matched = false;
+  size_t nh = 0;
 
   if (ig == NULL || relpath == NULL)
     return false;
@@ -1492,7 +1571,11 @@ cf_ignore_excluded (const cf_ignore *ig, const char *relpath)
     return false;
   slash = strrchr (file.buf, '/');
   go_clean (file.buf, slash ? (size_t) (slash - file.buf) + 1 : 0, &parent);
-  has_parent = strcmp (parent.buf, ".") != 0;
+  if (strcmp (parent.buf, ".") != 0)
+    {
+      nh = count_prefixes (parent.buf, parent.len);
+      hits = xmalloc (nh * sizeof (bool));
+    }
   for (size_t i = 0; i < ig->n; i++)
     {
       const ig_pattern *pat = &ig->v[i];
@@ -1500,9 +1583,12 @@ cf_ignore_excluded (const cf_ignore *ig, const char *relpath)
       if (pat->exclusion != matched)
         continue;
       m = pattern_match (pat, file.buf, file.len);
-      for (size_t k = 0; !m && has_parent && k <= parent.len; k++)
-        if (k == parent.len || parent.buf[k] == '/')
-          m = pattern_match (pat, parent.buf, k);
+      if (!m && nh > 0)
+        {
+          pattern_match_prefixes (pat, parent.buf, parent.len, hits);
+          for (size_t j = 0; j < nh && !m; j++)
+            m = hits[j];
+        }
       if (m)
         matched = !pat->exclusion;
     }
@@ -1517,17 +1603,27 @@ cf_ignore_excluded_as_walked (const cf_ignore *ig, const char *relpath)
 {
   cleanup_buf gsi_buf file = GSI_BUF_INIT;
   cleanup_free bool *info = NULL;
+  cleanup_free bool *hits = NULL; /* per pattern, per prefix; filled when first needed */
+  cleanup_free bool *done = NULL;
   bool matched = false, have_info = false;
+  size_t nb, j = 0;
 
   if (ig == NULL || relpath == NULL)
     return false;
   go_clean (relpath, strlen (relpath), &file);
   if (strcmp (file.buf, ".") == 0 || ig->n == 0)
     return false;
+  nb = count_prefixes (file.buf, file.len);
   info = xcalloc (ig->n, sizeof (bool));
+  done = xcalloc (ig->n, sizeof (bool));
+  hits = xcalloc (ig->n, nb * sizeof (bool));
   for (size_t k = 0; k <= file.len; k++)
     {
-      if (k < file.len && (file.buf[k] != '/' || k == 0))
+      size_t at;
+      if (k < file.len && file.buf[k] != '/')
+        continue;
+      at = j++;
+      if (k == 0)
         continue;
       matched = false;
       for (size_t i = 0; i < ig->n; i++)
@@ -1536,7 +1632,12 @@ cf_ignore_excluded_as_walked (const cf_ignore *ig, const char *relpath)
           bool m = have_info && info[i];
           /* The walker starts at the top, where there is no parent directory to try.  */
           if (!m && pat->exclusion == matched)
-            m = pattern_match (pat, file.buf, k);
+            {
+              if (!done[i])
+                pattern_match_prefixes (pat, file.buf, file.len, hits + i * nb);
+              done[i] = true;
+              m = hits[i * nb + at];
+            }
           info[i] = m;
           if (m)
             matched = !pat->exclusion;

@@ -24,7 +24,7 @@
 /* Work allowed for one word, in bytes of substitution output plus pattern-matching table cells
  * (counted in pairs).  ${V//p/r} multiplies sizes and nests, so a short hostile word could ask for
  * gigabytes; no real Containerfile comes near this.  */
-#define SH_WORK_BUDGET ((size_t) 1 << 25)
+#define SH_WORK_BUDGET ((size_t) 1 << 22)
 
 /* ---- environment ---- */
 

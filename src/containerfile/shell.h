@@ -39,7 +39,10 @@ typedef struct cf_shell_opts
 } cf_shell_opts;
 
 /* Expands word into one string (quotes removed, escapes applied).  On error (unterminated quote,
- * bad substitution, ${V?msg} on unset V) returns -1 with a message naming the cause.  */
+ * bad substitution, ${V?msg} on unset V) returns -1 with a message naming the cause.  opts may be
+ * NULL (escape '\\', nothing recorded); env may be NULL (nothing set).  Resource limits Go does
+ * not have: substitutions nest at most 200 deep, and one word may cost at most 4 MiB of
+ * substitution output and pattern-matching work; beyond either it is an error.  */
 int cf_shell_expand (const char *word, const cf_env *env, const cf_shell_opts *opts, char **out, gsi_error *err);
 
 /* Expands word and splits it into words on unquoted white space, as ENV/EXPOSE/VOLUME processing

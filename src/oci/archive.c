@@ -366,7 +366,8 @@ write_entries (tarw *t, gsi_store *s, const plan *p, gsi_archive_format fmt, gsi
 
   if (index_json (p, &index, err) < 0)
     return -1;
-  if (tar_header (t, "blobs/", AE_IFDIR, 0755, 0, err) < 0 || tar_header (t, "blobs/sha256/", AE_IFDIR, 0755, 0, err) < 0)
+  if (tar_header (t, "blobs/", AE_IFDIR, 0755, 0, err) < 0
+      || tar_header (t, "blobs/sha256/", AE_IFDIR, 0755, 0, err) < 0)
     return -1;
   for (size_t i = 0; i < p->blobs.n; i++)
     if (tar_blob (t, s, p->blobs.v[i], p->sizes[i], err) < 0)
@@ -486,7 +487,7 @@ gsi_archive_write_file (gsi_store *s, const char *ref, gsi_archive_format fmt, c
   tmp = xasprintf ("%s/.%s.tmp-XXXXXX", dir, base);
   fd = mkostemp (tmp, O_CLOEXEC);
   if (fd < 0)
-    return gsi_error_set (err, errno, "create `%s`", tmp);
+    return gsi_error_set (err, errno, "write `%s`: create a temp file in `%s`", path, dir);
   if (gsi_archive_write_fd (s, ref, fmt, fd, err) < 0 || finish_file (fd, tmp, path, err) < 0)
     {
       unlink (tmp);

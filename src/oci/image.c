@@ -945,7 +945,8 @@ archive_fail (struct archive *a, import_ctx *ctx, const char *what, gsi_error *e
   if (ctx->werr.msg)
     {
       gsi_error_set (err, 0, "%s", ctx->werr.msg);
-      err->code = ctx->werr.code;
+      if (err)
+        err->code = ctx->werr.code;
       return gsi_error_wrap (err, "%s", what);
     }
   return gsi_error_set (err, archive_errno (a) > 0 ? archive_errno (a) : 0, "%s: %s", what,

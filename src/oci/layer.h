@@ -42,7 +42,14 @@
  *     for overlays mounted with `userxattr`).  Deletion as in merge mode still happens, which is a
  *     no-op on an empty target.
  *   - GSI_APPLY_NO_WHITEOUTS: `.wh.` names are ordinary files (ADD of a local archive).
- * overlay.* xattrs inside a tar are always dropped, so a layer cannot forge overlay metadata.  */
+ * overlay.* xattrs inside a tar are always dropped, so a layer cannot forge overlay metadata.
+ * (Overlay-lower caveat, from the kernel: a directory that exists in one layer only is not merged,
+ * and readdir on it lists a whiteout as a name that cannot be stat'd.  Real layers only white out
+ * what exists below, where the directory is merged and the whiteout hidden.)
+ *
+ * Threads and resources.  All functions are reentrant; different layers may be made or applied in
+ * parallel.  Creating starts one read-ahead thread for its duration (GSI_LAYER_NO_READAHEAD: none)
+ * and holds one directory fd per level of depth; memory stays around 10 MiB whatever the size.  */
 #ifndef GSI_OCI_LAYER_H
 #define GSI_OCI_LAYER_H
 
@@ -59,6 +66,9 @@ enum
 {
   /* An arbitrary tree, not an overlay upper dir: no whiteout or opaque conversion.  */
   GSI_LAYER_PLAIN_TREE = 1u << 0,
+  /* No read-ahead thread (it walks ahead asking the kernel to start reading files, which helps a
+   * cold page cache a lot and costs little otherwise).  */
+  GSI_LAYER_NO_READAHEAD = 1u << 1,
 };
 
 typedef struct gsi_layer_create_opts
@@ -111,8 +121,9 @@ enum
   GSI_APPLY_BEST_EFFORT = 1u << 3,
 };
 
-/* Applies the tar read from tar_fd (any position-independent stream: file, pipe) onto the directory
- * target_dirfd.  stats may be NULL.  On failure the target is left partly written.  */
+/* Applies the tar read from tar_fd, from its current offset to the end (a file or a pipe: it is never
+ * seeked), onto the directory target_dirfd.  stats may be NULL.  On failure the target is left
+ * partly written: unpack into a temp dir and rename it into place when done.  */
 int gsi_layer_apply_fd (int tar_fd, int target_dirfd, unsigned flags, gsi_layer_stats *stats, gsi_error *err);
 int gsi_layer_apply (const char *tar_path, const char *target_dir, unsigned flags, gsi_layer_stats *stats,
                      gsi_error *err);

@@ -1,6 +1,7 @@
 #include "oci/store.h"
 
 #include <ctype.h>
+#include <stdarg.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -112,6 +113,20 @@ unlink_ignore (int dirfd, const char *name)
   int saved = errno;
   unlinkat (dirfd, name, 0);
   errno = saved;
+}
+
+/* An error callers test by its code (ENOENT, EBUSY) whose message reads better without strerror.  */
+static int __attribute__ ((format (printf, 3, 4)))
+error_with_code (gsi_error *err, int code, const char *fmt, ...)
+{
+  va_list ap;
+
+  va_start (ap, fmt);
+  gsi_error_vset (err, 0, fmt, ap);
+  va_end (ap);
+  if (err)
+    err->code = code;
+  return -1;
 }
 
 /* ---- key/value lists -------------------------------------------------------------------------- */
@@ -1001,9 +1016,7 @@ gsi_store_open_blob (gsi_store *s, const char *digest, int64_t expected_size, ui
   fd = openat (s->blobs_fd, gsi_digest_hex (digest), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0 && errno == ENOENT)
     {
-      gsi_error_set (err, 0, "blob `%s` is not in the store", digest);
-      err->code = ENOENT;
-      return -1;
+      return error_with_code (err, ENOENT, "blob `%s` is not in the store", digest);
     }
   if (fd < 0)
     return gsi_error_set (err, errno, "open blob `%s`", digest);
@@ -1136,9 +1149,7 @@ streq (const char *a, const char *b)
 static int
 not_found (gsi_error *err, const char *what, const char *root)
 {
-  gsi_error_set (err, 0, "image `%s` not found in `%s`", what, root);
-  err->code = ENOENT;
-  return -1;
+  return error_with_code (err, ENOENT, "image `%s` not found in `%s`", what, root);
 }
 
 /* The digest a reference names, when it names one: "sha256:..." or "name@sha256:...".  Returns 1
@@ -1642,9 +1653,25 @@ mark_reachable (reach *r, const gsi_prune_opts *opts, gsi_error *err)
   return 0;
 }
 
-/* Removes dirfd/name and everything below it, adding regular file sizes to *bytes.  Directories
+/* True when parent/name is on another mount than parent: an overlay or bind mount (of a cache
+ * mount, say) that a killed build left in tmp/.  Deleting through it would empty what it shows.  */
+static bool
+is_mount_point (int parent, const char *name, const struct stat *st)
+{
+  struct stat pst;
+  struct statx a, b;
+
+  if (fstat (parent, &pst) == 0 && pst.st_dev != st->st_dev)
+    return true;
+  if (statx (parent, name, AT_SYMLINK_NOFOLLOW, STATX_MNT_ID, &a) == 0
+      && statx (parent, "", AT_EMPTY_PATH, STATX_MNT_ID, &b) == 0 && (a.stx_mask & b.stx_mask & STATX_MNT_ID))
+    return a.stx_mnt_id != b.stx_mnt_id;
+  return false;
+}
+
+/* Removes parent/name and everything below it, adding regular file sizes to *bytes.  Directories
  * without write or search permission (layer content keeps the modes of the image) are opened up
- * first.  With dry_run only counts.  */
+ * first.  Refuses to descend into a mount point.  With dry_run only counts.  */
 static int
 rm_rf_at (int parent, const char *name, bool dry_run, uint64_t *bytes, gsi_error *err)
 {
@@ -1665,6 +1692,8 @@ rm_rf_at (int parent, const char *name, bool dry_run, uint64_t *bytes, gsi_error
         return gsi_error_set (err, errno, "unlink `%s`", name);
       return 0;
     }
+  if (is_mount_point (parent, name, &st))
+    return error_with_code (err, EBUSY, "`%s` is a mount point, left by a killed build? unmount it first", name);
   if (!dry_run && (st.st_mode & 0700) != 0700)
     fchmodat (parent, name, (st.st_mode & 07777) | 0700, 0);
   fd = openat (parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -1830,9 +1859,7 @@ gc_lock_exclusive (gsi_store *s, bool wait, gsi_error *err)
   if (errno == EWOULDBLOCK)
     {
       flock_retry (s->gc_fd, LOCK_SH);
-      gsi_error_set (err, 0, "store `%s` is in use by another gsi process", s->root);
-      err->code = EBUSY;
-      return -1;
+      return error_with_code (err, EBUSY, "store `%s` is in use by another gsi process", s->root);
     }
   gsi_error_set (err, errno, "flock `%s/gc.lock`", s->dirs[GSI_STORE_LOCKS]);
   flock_retry (s->gc_fd, LOCK_SH);

@@ -432,6 +432,8 @@ in_table (const uint32_t (*t)[2], size_t n, uint32_t r)
 bool
 gsi_unicode_is_letter (uint32_t r)
 {
+  if (r < 0x80)
+    return (r | 0x20) >= 'a' && (r | 0x20) <= 'z';
   return IN_TABLE (cat_L, r);
 }
 

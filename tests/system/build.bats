@@ -187,11 +187,13 @@ blob_count ()
   echo data > "$CTX/f"
   printf 'FROM base\nCOPY f /dir/f\nRUN echo two > /dir/g\nRUN rm /dir/f\n' > "$CTX/Containerfile"
   run -0 gsib -t del "$CTX"
+  first=$(printf '%s\n' "$output" | tail -n 1)
   run -0 top_layer del
   assert_contains "dir/.wh.f" "$output"
   run -0 check_in del 'test ! -e /dir/f && test -e /dir/g'
   run -0 gsib -t del "$CTX"
   assert_contains "(4 steps, 3 from cache)" "$output"
+  assert_equal "$first" "$(printf '%s\n' "$output" | tail -n 1)"
   run -0 check_in del 'test ! -e /dir/f && test -e /dir/g'
 }
 

@@ -351,6 +351,9 @@ blob_count ()
   cmp "$f" "$out/again.tar"
   # Atomic: no temp file is left beside it.
   assert_equal "again.tar tiny-oci.tar" "$(ls -A "$out" | tr '\n' ' ' | sed 's/ $//')"
+  # -o - writes the same bytes to stdout.
+  g export tiny:1 -o - >"$BATS_TEST_TMPDIR/stdout.tar"
+  cmp "$f" "$BATS_TEST_TMPDIR/stdout.tar"
 }
 
 @test "export docker-archive: skopeo inspects and copies it" {
@@ -379,6 +382,64 @@ blob_count ()
   # The same file is an OCI layout too (the hybrid `docker save` writes).
   run skopeo inspect "oci-archive:$f"
   assert_status 0
+}
+
+# Wraps the image tiny:1 in an OCI index (platform linux/<this machine>) tagged multi:1, as a pulled
+# multi-platform image would be stored.
+make_index_image ()
+{
+  python3 - "$STORE" "$DIGEST" <<'PY'
+import hashlib, json, os, platform, sys
+store, digest = sys.argv[1], sys.argv[2]
+arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+blobs = os.path.join(store, "blobs", "sha256")
+size = os.path.getsize(os.path.join(blobs, digest[7:]))
+index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+         "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest,
+                        "size": size, "platform": {"os": "linux", "architecture": arch}}]}
+data = json.dumps(index, separators=(",", ":")).encode()
+hexd = hashlib.sha256(data).hexdigest()
+open(os.path.join(blobs, hexd), "wb").write(data)
+path = os.path.join(store, "index.json")
+top = json.load(open(path))
+top["manifests"].append({"mediaType": "application/vnd.oci.image.index.v1+json", "digest": "sha256:" + hexd,
+                         "size": len(data), "annotations": {"org.opencontainers.image.ref.name": "multi:1"}})
+json.dump(top, open(path, "w"))
+print("sha256:" + hexd)
+PY
+}
+
+@test "an image index: inspect, run, export and prune follow it to this machine's manifest" {
+  needs_root
+  import_tiny tiny:1
+  local index
+  index=$(make_index_image)
+  run --separate-stderr g inspect multi:1
+  assert_status 0
+  assert_equal "$index" "$(json_get "$output" 'd["digest"]')"
+  assert_equal "$DIGEST" "$(json_get "$output" 'd["manifest_digest"]')"
+  assert_equal "1" "$(json_get "$output" 'len(d["index"]["manifests"])')"
+  run --separate-stderr g run multi:1 /bin/cat /etc/tiny-release
+  assert_equal "tiny" "$output"
+  g export multi:1 -o "$BATS_TEST_TMPDIR/multi-oci.tar"
+  run tar -xOf "$BATS_TEST_TMPDIR/multi-oci.tar" index.json
+  assert_equal "$index" "$(json_get "$output" 'd["manifests"][0]["digest"]')"
+  run skopeo inspect "oci-archive:$BATS_TEST_TMPDIR/multi-oci.tar"
+  assert_status 0
+  assert_equal "$index" "$(json_get "$output" 'd["Digest"]')"
+  # docker-archive holds one platform: the manifest itself.
+  g export --format docker-archive multi:1 -o "$BATS_TEST_TMPDIR/multi-docker.tar"
+  run tar -xOf "$BATS_TEST_TMPDIR/multi-docker.tar" index.json
+  assert_equal "$DIGEST" "$(json_get "$output" 'd["manifests"][0]["digest"]')"
+  run skopeo inspect "docker-archive:$BATS_TEST_TMPDIR/multi-docker.tar"
+  assert_status 0
+  # The index keeps its manifest alive through prune.
+  g rmi tiny:1
+  run --separate-stderr g prune
+  assert_status 0
+  [ -e "$STORE/blobs/sha256/${DIGEST:7}" ]
+  run --separate-stderr g run multi:1 /bin/cat /etc/tiny-release
+  assert_equal "tiny" "$output"
 }
 
 @test "export of an unknown image fails and writes nothing" {
@@ -462,6 +523,20 @@ blob_count ()
 
 # ---------------------------------------------------------------------------------------------------
 # bootstrap: a real Debian base image from deb.debian.org.
+
+@test "a failed bootstrap names mmdebstrap's exit code and last output and leaves nothing" {
+  needs_root
+  command -v mmdebstrap >/dev/null || skip "mmdebstrap is not installed (scripts/install-deps.sh)"
+  run --separate-stderr g bootstrap debian trixie --mirror file:///nonexistent-gsi-mirror -t broken:1
+  assert_status 1
+  assert_contains "mmdebstrap failed with exit code" "$stderr"
+  assert_contains "last output:" "$stderr"
+  assert_contains "nonexistent-gsi-mirror" "$(printf '%s\n' "$stderr" | sed -n '/last output:/,$p')"
+  assert_equal "" "$output"
+  assert_equal "" "$(ls -A "$STORE/gsi-private/tmp")"
+  run --separate-stderr g images --format json
+  assert_equal "0" "$(json_get "$output" 'len(d)')"
+}
 
 @test "bootstrap debian trixie makes an image that runs" {
   if [ "${GSI_TEST_BOOTSTRAP:-}" != 1 ] && [ "${CI:-}" != true ]; then

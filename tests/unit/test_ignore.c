@@ -220,6 +220,10 @@ test_go_regexp_quirks (void **state)
     { "a\\bb", "ab", false },
     { "\\Qa", "a$", true },
     { "\\Qa", "a", false },
+    { "\\Qa", "a$/x", true },
+    { "a\\b", "a/b", true },
+    { "a\\b", "ab/c", false },
+    { "[^/]a*\\b", "xa/c", true },
     { "[[:digit:]]x", "5x", true },
     { "[[:digit:]]x", "dx", false },
     { "[[:^digit:]]x", "dx", true },
@@ -550,6 +554,19 @@ test_long_inputs (void **state)
   assert_false (cf_ignore_excluded (ig, path));
   path[sizeof path - 2] = 'b';
   assert_true (cf_ignore_excluded (ig, path));
+  cf_ignore_free (ig);
+
+  /* a regexp against many parents is one pass over the path, not one per parent */
+  n = 0;
+  for (int i = 0; i < 200; i++)
+    n += (size_t) snprintf (pat + n, sizeof pat - n, "*a");
+  snprintf (pat + n, sizeof pat - n, "b");
+  for (size_t i = 0; i + 2 < sizeof path; i += 2)
+    path[i] = 'a', path[i + 1] = '/';
+  path[sizeof path - 2] = 'c';
+  ig = parse_ok (pat);
+  assert_false (cf_ignore_excluded (ig, path));
+  assert_false (cf_ignore_excluded_as_walked (ig, path));
   cf_ignore_free (ig);
 
   /* deep paths: every parent is tried */

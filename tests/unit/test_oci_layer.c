@@ -11,7 +11,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <sched.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -51,19 +50,30 @@ require_root (void)
   return false;
 }
 
-static int
-rm_cb (const char *p, const struct stat *st, int flag, struct FTW *f)
+/* With *at calls, so trees deeper than PATH_MAX go too.  */
+static void
+rm_at (int parent, const char *name)
 {
-  (void) st;
-  (void) flag;
-  (void) f;
-  return remove (p);
+  int fd;
+  DIR *d;
+  struct dirent *de;
+
+  if (unlinkat (parent, name, 0) == 0 || errno != EISDIR)
+    return;
+  fd = openat (parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+  if (fd < 0 || !(d = fdopendir (fd)))
+    return;
+  while ((de = readdir (d)) != NULL)
+    if (strcmp (de->d_name, ".") != 0 && strcmp (de->d_name, "..") != 0)
+      rm_at (fd, de->d_name);
+  closedir (d);
+  unlinkat (parent, name, AT_REMOVEDIR);
 }
 
 static void
 rm_rf (const char *p)
 {
-  nftw (p, rm_cb, 64, FTW_DEPTH | FTW_PHYS);
+  rm_at (AT_FDCWD, p);
 }
 
 static char *
