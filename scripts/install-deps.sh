@@ -18,6 +18,10 @@ tests=(libcmocka-dev bats libclang-rt-14-dev python3 python3-jsonschema zstd xz-
 # Runtime tools gsi drives or is checked against: mmdebstrap makes base images from the Debian archive;
 # skopeo, umoci and buildah read our store or serve as peers.
 runtime=(mmdebstrap debian-archive-keyring skopeo umoci uidmap)
+# buildah: the peer that bench/build-bench.sh times gsi against (same base, same Containerfiles).
+runtime+=(buildah)
+# time: /usr/bin/time -v gives the benchmark gsi's peak RSS.
+runtime+=(time)
 
 export DEBIAN_FRONTEND=noninteractive
 missing=()
