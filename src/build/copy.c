@@ -33,7 +33,7 @@ cmp_str (const void *a, const void *b)
 static bool
 is_excluded (const gsi_copy_spec *s, const char *rel, const char *sub)
 {
-  if (s->ignore && cf_ignore_excluded (s->ignore, rel))
+  if (s->ignore && cf_ignore_excluded_as_walked (s->ignore, rel))
     return true;
   if (s->exclude && cf_ignore_excluded (s->exclude, sub && *sub ? sub : rel))
     return true;

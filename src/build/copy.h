@@ -10,6 +10,33 @@
 #include "util/error.h"
 #include "util/strvec.h"
 
+/* A symbolic --chmod (dockerfile 1.14+: "u+x", "go-w", "a=rX", "u=rwx,go=u-w"), parsed into the
+ * steps chmod(1) would take.  Each copied entry gets the steps applied to its own source mode.  As
+ * in BuildKit (BSD setmode semantics), a clause without u/g/o/a is masked by the builder's umask,
+ * taken to be 022 as a BuildKit daemon's; X adds x bits only with '+', and only to a directory or
+ * to an entry that had an x bit.  */
+typedef struct gsi_chmod_step
+{
+  char op;              /* '+', '-', 'X' (conditional add), or 'u'/'g'/'o': copy that class's bits */
+  bool clear, set;      /* copy steps: clear the target classes first / set the copied bits */
+  unsigned char to;     /* copy steps: target classes, bit 0 user, 1 group, 2 other */
+  mode_t bits;          /* the bits the step may touch */
+} gsi_chmod_step;
+
+#define GSI_CHMOD_MAX_STEPS 32
+
+typedef struct gsi_chmod_prog
+{
+  gsi_chmod_step steps[GSI_CHMOD_MAX_STEPS];
+  size_t n;
+} gsi_chmod_prog;
+
+/* Parses a symbolic mode; an error names the text.  Octal modes are not symbolic: see
+ * gsi_copy_spec.mode.  */
+int gsi_chmod_parse (const char *text, gsi_chmod_prog *prog, gsi_error *err);
+/* The permission bits (07777) of an entry of mode st_mode (type bits included) after prog.  */
+mode_t gsi_chmod_apply (const gsi_chmod_prog *prog, mode_t st_mode);
+
 typedef struct gsi_copy_spec
 {
   int src_root_fd;          /* the build context, or the root of a stage or image (--from) */
@@ -26,6 +53,7 @@ typedef struct gsi_copy_spec
   gid_t gid;
   bool chmod;               /* --chmod given: mode below (permission bits) */
   mode_t mode;
+  const gsi_chmod_prog *chmod_prog; /* symbolic --chmod, applied per entry; NULL when none */
   bool parents;             /* --parents: keep each source's path below dest */
 } gsi_copy_spec;
 

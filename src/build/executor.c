@@ -1916,6 +1916,127 @@ copy_step (step_ctx *c, gsi_error *err)
   return ret < 0 && (err->file == NULL) ? step_fail (c, err) : ret;
 }
 
+/* ---- WORKDIR ------------------------------------------------------------------------------------- */
+
+/* BuildKit's dispatchWorkdir makes the directory (mkdir -p, 0755) in a layer of its own, the
+ * directories it creates owned by the stage's USER (resolved as --chown is).  */
+static int
+workdir_mkdir (step_ctx *c, int rootfd, gsi_error *err)
+{
+  const char *user = c->s->cfg.user;
+  uid_t uid = (uid_t) -1;
+  gid_t gid = (gid_t) -1;
+  int fd;
+
+  if (user && *user && resolve_chown (rootfd, user, &uid, &gid, err) < 0)
+    return -1;
+  fd = gsi_mkdir_p_in_root (rootfd, c->s->cfg.working_dir, 0755, uid, gid, err);
+  if (fd < 0)
+    return -1;
+  close (fd);
+  return 0;
+}
+
+static bool
+dir_is_empty (const char *path)
+{
+  cleanup_dir DIR *d = opendir (path);
+  struct dirent *e;
+
+  if (d == NULL)
+    return false;
+  while ((e = readdir (d)) != NULL)
+    if (strcmp (e->d_name, ".") != 0 && strcmp (e->d_name, "..") != 0)
+      return false;
+  return true;
+}
+
+/* Runs the mkdir on an overlay of the stage.  *changed is false when the directory was already
+ * there: the upper dir stays empty and no layer is made.  */
+static int
+execute_workdir (step_ctx *c, layer_out *l, bool *changed, gsi_error *err)
+{
+  run_setup r = { 0 };
+  cleanup_free char *upper = NULL;
+  cleanup_free char *work = NULL;
+  cleanup_free char *merged = NULL;
+  cleanup_free char **lowers = NULL;
+  size_t n = 0;
+  int ret = -1;
+
+  gsi_buf_init (&r.keytext, 0);
+  if (make_step_dirs (c, &r, &upper, &work, err) == 0 && mkdir_at (r.rundir, "merged", 0755, &merged, err) == 0)
+    {
+      lowers = stack_lowers (c->s, c->b->empty_dir, &n);
+      if (mount_overlay (merged, lowers, n, upper, work, false, err) == 0)
+        {
+          cleanup_close int mfd = open_dir (merged, err);
+          ret = mfd < 0 ? -1 : workdir_mkdir (c, mfd, err);
+          if (mfd >= 0)
+            close (steal_fd (&mfd));
+          if (umount2 (merged, 0) < 0 && ret == 0)
+            ret = gsi_error_set (err, errno, "unmount `%s`", merged);
+        }
+    }
+  *changed = ret == 0 && !dir_is_empty (upper);
+  if (*changed)
+    ret = commit_upper (c->b, upper, l, err);
+  remove_tree (r.rundir);
+  run_setup_clear (&r);
+  return ret;
+}
+
+/* An unchanged file system gets an empty-layer history entry, as BuildKit's exporter gives a step
+ * whose diff is empty.  */
+static int
+workdir_empty (step_ctx *c, const char *created_by, gsi_error *err)
+{
+  gsi_cache_entry e = { .empty_layer = true };
+
+  now_string (c->b, e.created);
+  gsi_image_config_add_history (&c->s->cfg, e.created, created_by, NULL, true);
+  memcpy (c->s->key, c->key, sizeof c->key);
+  return cache_record (c, &e, err);
+}
+
+static int
+workdir_step (step_ctx *c, gsi_error *err)
+{
+  cleanup_free char *created_by = NULL;
+  cleanup_free char *instr = NULL;
+  layer_out l = { 0 };
+  bool changed = false;
+  int ret;
+
+  if (gsi_build_apply_config (&c->s->cfg, &c->s->cs, c->x, &created_by, err) < 0)
+    return step_fail (c, err);
+  instr = xasprintf ("%s |mkdir", created_by);
+  step_key (c, instr, NULL);
+  if (cache_lookup (c, err) < 0)
+    return -1;
+  if (c->have_hit && c->hit.empty_layer)
+    {
+      gsi_image_config_add_history (&c->s->cfg, c->hit.created, created_by, NULL, true);
+      memcpy (c->s->key, c->key, sizeof c->key);
+      c->b->cached++;
+      return 0;
+    }
+  if (c->have_hit && use_cached_layer (c, created_by) == 1)
+    {
+      logf_ (c->b, "%s using cache", c->hdr);
+      return 0;
+    }
+  if (strcmp (c->s->cfg.working_dir, "/") == 0)
+    return workdir_empty (c, created_by, err);
+  ret = execute_workdir (c, &l, &changed, err);
+  if (ret < 0)
+    ret = step_fail (c, err);
+  else
+    ret = changed ? finish_layer_step (c, &l, created_by, err) : workdir_empty (c, created_by, err);
+  layer_out_clear (&l);
+  return ret;
+}
+
 /* ---- ONBUILD triggers --------------------------------------------------------------------------- */
 
 typedef struct trig_expander
@@ -2055,7 +2176,9 @@ do_step (builder *b, stage_state *s, const cf_cmd *cmd, const cf_cmd *x, const c
   cf_scope_env (scope, &env);
   c.env = env.vars;
   env.vars = (gsi_strvec) GSI_STRVEC_INIT;
-  if (gsi_build_is_config_only (x->kind))
+  if (x->kind == CF_CMD_WORKDIR)
+    r = workdir_step (&c, err);
+  else if (gsi_build_is_config_only (x->kind))
     r = config_step (&c, err);
   else if (x->kind == CF_CMD_RUN)
     r = run_step (&c, err);

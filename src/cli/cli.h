@@ -43,5 +43,6 @@ int cmd_run (int argc, char **argv, gsi_error *err);
 int cmd_export (int argc, char **argv, gsi_error *err);
 int cmd_bootstrap (int argc, char **argv, gsi_error *err);
 int cmd_import (int argc, char **argv, gsi_error *err);
+int cmd_catalog (int argc, char **argv, gsi_error *err);
 
 #endif

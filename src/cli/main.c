@@ -25,6 +25,7 @@ static const cli_command commands[] = {
   { "prune", cmd_prune, "free blobs, unpacked layers, temp files and cache entries no tag uses" },
   { "export", cmd_export, "write an image as an oci-archive or docker-archive tar" },
   { "import", cmd_import, "import a rootfs tarball as a one-layer image" },
+  { "catalog", cmd_catalog, "list, graph and build the images of catalog.yaml in dependency order" },
   { "bootstrap", cmd_bootstrap, "make a Debian base image from the Debian archive (mmdebstrap)" },
   { NULL, NULL, NULL },
 };

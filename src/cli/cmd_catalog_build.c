@@ -1,0 +1,878 @@
+/* gsi catalog build: builds catalog images of one release, parents first, up to N at once.
+ *
+ * Each image is built by a worker process forked from this one.  The worker runs the steps as
+ * child processes of the gsi binary itself (/proc/self/exe), since the engine moves the process
+ * that builds into a private mount namespace and a failed build must not take the others down:
+ *   1. gsi build -f ContainerFiles/IMAGE -t REGISTRY/IMAGE:RELEASE-candidate --build-arg ... ROOT
+ *   2. gsi run --network none CANDIDATE dpkg-query -W -f '${Version}' SERVICE_PACKAGE  (the version)
+ *   3. the OCI labels are set in a new config (gsi_catalog_relabel): title, description, version,
+ *      revision (git HEAD of the catalog root), created (the config's created time, stable under
+ *      the cache, so an unchanged rebuild gives the same digest) and source
+ *   4. gsi run --network none CANDIDATE SMOKE...  (as the image's user)
+ *   5. on success the image is tagged RELEASE-latest and RELEASE-DATE; the candidate tag goes.
+ * The worker leaves its result in DIR/IMAGE.json; its output goes to DIR/IMAGE.log.  */
+#include "cli.h"
+#include "cmd_catalog.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "catalog/catalog.h"
+#include "oci/image.h"
+#include "oci/store.h"
+#include "util/buf.h"
+#include "util/xalloc.h"
+
+#define SELF_EXE "/proc/self/exe"
+#define MAX_CAPTURE ((size_t) 1 << 20)
+
+typedef enum job_state
+{
+  JOB_OUT,      /* not requested, not an ancestor of a requested image */
+  JOB_PENDING,
+  JOB_RUNNING,
+  JOB_DONE,
+} job_state;
+
+typedef struct job
+{
+  job_state state;
+  pid_t pid;
+  char *status;       /* built, unchanged, failed, skipped, not available */
+  char *reason;
+  char digest[GSI_DIGEST_BUF];
+  int64_t size;
+  double started, duration;
+  gsi_strvec tags;
+  bool bad;           /* failed, or skipped because of a failure (not because of "not available") */
+} job;
+
+typedef struct build_ctx
+{
+  const char *file;
+  const char *release;
+  int jobs;
+  bool all, keep_going, no_cache;
+  const char *report;
+  gsi_strvec wanted;
+
+  gsi_catalog *c;
+  gsi_catalog_dag *d;
+  const gsi_catalog_release *rel;
+  job *jobs_v;
+  char date[16];
+  char *revision;
+  char *workdir;
+  bool stopping;
+} build_ctx;
+
+static double
+now_seconds (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+}
+
+/* ---- running gsi and other programs ---- */
+
+/* Runs argv (argv[0] a path) with stdin /dev/null, stderr to log_fd, stdout to
+ * log_fd or, with out, into out.  Returns the exit status (128+N for signal N), -1 when it could not
+ * start.  */
+static int
+run_cmd (const char *const *argv, int log_fd, gsi_buf *out, gsi_error *err)
+{
+  int pipefd[2] = { -1, -1 }, status = 0;
+  pid_t pid;
+
+  if (out && pipe2 (pipefd, O_CLOEXEC) < 0)
+    return gsi_error_set (err, errno, "pipe");
+  pid = fork ();
+  if (pid < 0)
+    return gsi_error_set (err, errno, "fork");
+  if (pid == 0)
+    {
+      int null = open ("/dev/null", O_RDONLY | O_CLOEXEC);
+      dup2 (null, 0);
+      dup2 (out ? pipefd[1] : log_fd, 1);
+      dup2 (log_fd, 2);
+      execv (argv[0], (char *const *) argv);
+      _exit (127);
+    }
+  if (out)
+    {
+      char buf[4096];
+      ssize_t n;
+      close (pipefd[1]);
+      while ((n = read (pipefd[0], buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
+        if (n > 0 && out->len < MAX_CAPTURE)
+          gsi_buf_add (out, buf, (size_t) n);
+      close (pipefd[0]);
+    }
+  while (waitpid (pid, &status, 0) < 0)
+    if (errno != EINTR)
+      return gsi_error_set (err, errno, "waitpid");
+  return WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
+}
+
+/* argv for this gsi binary: "gsi" followed by the arguments.  */
+static void
+gsi_argv (gsi_strvec *v, const char *first)
+{
+  gsi_strvec_push (v, SELF_EXE);
+  gsi_strvec_push (v, first);
+}
+
+static int
+run_gsi (gsi_strvec *v, int log_fd, gsi_buf *out, gsi_error *err)
+{
+  return run_cmd ((const char *const *) v->v, log_fd, out, err);
+}
+
+static char *
+git_revision (const char *root)
+{
+  const char *argv[] = { "/usr/bin/git", "-C", root, "rev-parse", "HEAD", NULL };
+  int null = open ("/dev/null", O_WRONLY | O_CLOEXEC);
+  gsi_buf out = GSI_BUF_INIT;
+  cleanup_error gsi_error err = GSI_ERROR_INIT;
+  int r = access (argv[0], X_OK) == 0 ? run_cmd (argv, null, &out, &err) : -1;
+
+  close (null);
+  gsi_buf_rtrim (&out, "\n");
+  if (r != 0 || out.len == 0)
+    {
+      gsi_buf_release (&out);
+      return NULL;
+    }
+  return gsi_buf_detach (&out, NULL);
+}
+
+/* ---- the worker: one image ---- */
+
+typedef struct worker
+{
+  build_ctx *b;
+  size_t image;
+  const gsi_catalog_image *im;
+  int log_fd;
+  char *candidate;
+  char *latest;
+  char *immutable;
+  char *log_path;
+  gsi_buf reason;
+} worker;
+
+static int
+worker_build (worker *w, gsi_error *err)
+{
+  cleanup_strvec gsi_strvec v = GSI_STRVEC_INIT;
+  cleanup_free char *cf = gsi_catalog_containerfile (w->b->c, w->image);
+  int r;
+
+  gsi_argv (&v, "build");
+  gsi_strvec_push (&v, "-f");
+  gsi_strvec_push (&v, cf);
+  gsi_strvec_push (&v, "-t");
+  gsi_strvec_push (&v, w->candidate);
+  for (size_t i = 0; i < w->b->rel->build_args.n; i++)
+    gsi_strvec_pushf (&v, "--build-arg=%s", w->b->rel->build_args.v[i]);
+  if (w->b->no_cache)
+    gsi_strvec_push (&v, "--no-cache");
+  gsi_strvec_push (&v, w->b->c->root);
+  r = run_gsi (&v, w->log_fd, NULL, err);
+  if (r < 0)
+    return -1;
+  if (r != 0)
+    gsi_buf_addf (&w->reason, "build failed (exit %d, see %s)", r, w->log_path);
+  return r;
+}
+
+static int
+worker_version (worker *w, char **version, gsi_error *err)
+{
+  cleanup_strvec gsi_strvec v = GSI_STRVEC_INIT;
+  cleanup_buf gsi_buf out = GSI_BUF_INIT;
+  int r;
+
+  *version = NULL;
+  if (w->im->service_package == NULL)
+    {
+      *version = xstrdup (w->b->release);
+      return 0;
+    }
+  gsi_argv (&v, "run");
+  gsi_strvec_push (&v, "--network=none");
+  gsi_strvec_push (&v, w->candidate);
+  gsi_strvec_push (&v, "dpkg-query");
+  gsi_strvec_push (&v, "-W");
+  gsi_strvec_push (&v, "-f=${Version}");
+  gsi_strvec_push (&v, w->im->service_package);
+  r = run_gsi (&v, w->log_fd, &out, err);
+  if (r < 0)
+    return -1;
+  if (r != 0 || out.len == 0)
+    {
+      gsi_buf_addf (&w->reason, "cannot read the version of package `%s` (exit %d, see %s)",
+                    w->im->service_package, r, w->log_path);
+      return 1;
+    }
+  *version = gsi_buf_detach (&out, NULL);
+  return 0;
+}
+
+static int
+worker_label (worker *w, gsi_store *s, const char *version, char *digest, gsi_error *err)
+{
+  gsi_image_config cfg;
+  const char *keys[8], *values[8];
+  size_t n = 0;
+  int r;
+
+  gsi_image_config_init (&cfg);
+  r = gsi_store_load_image (s, w->candidate, NULL, NULL, &cfg, err);
+  if (r == 0)
+    {
+#define LABEL(k, v)                                                                                                  \
+  if (v)                                                                                                             \
+    keys[n] = "org.opencontainers.image." k, values[n++] = (v)
+      LABEL ("title", w->im->name);
+      LABEL ("description", w->im->description);
+      LABEL ("version", version);
+      LABEL ("revision", w->b->revision);
+      LABEL ("created", cfg.created);
+      LABEL ("source", w->b->c->source);
+#undef LABEL
+      keys[n] = values[n] = NULL;
+      r = gsi_catalog_relabel (s, w->candidate, keys, values, w->candidate, digest, err);
+    }
+  gsi_image_config_clear (&cfg);
+  return r;
+}
+
+static int
+worker_smoke (worker *w, gsi_error *err)
+{
+  cleanup_strvec gsi_strvec v = GSI_STRVEC_INIT;
+  int r;
+
+  if (w->im->smoke.n == 0)
+    return 0;
+  gsi_argv (&v, "run");
+  gsi_strvec_push (&v, "--network=none");
+  gsi_strvec_push (&v, w->candidate);
+  for (size_t i = 0; i < w->im->smoke.n; i++)
+    gsi_strvec_push (&v, w->im->smoke.v[i]);
+  r = run_gsi (&v, w->log_fd, NULL, err);
+  if (r < 0)
+    return -1;
+  if (r != 0)
+    gsi_buf_addf (&w->reason, "smoke test failed: `%s` exited %d (see %s)", w->im->smoke.v[0], r, w->log_path);
+  return r;
+}
+
+static int64_t
+image_size (gsi_store *s, const char *ref)
+{
+  gsi_descriptor d = GSI_DESCRIPTOR_INIT;
+  gsi_manifest m;
+  cleanup_error gsi_error err = GSI_ERROR_INIT;
+  int64_t size = -1;
+
+  gsi_manifest_init (&m);
+  if (gsi_store_load_image (s, ref, &d, &m, NULL, &err) == 0)
+    {
+      size = d.size + m.config.size;
+      for (size_t i = 0; i < m.n_layers; i++)
+        size += m.layers[i].size;
+    }
+  gsi_descriptor_clear (&d);
+  gsi_manifest_clear (&m);
+  return size;
+}
+
+/* Tags the candidate as latest and immutable; *unchanged when latest already had that digest.  */
+static int
+worker_tag (worker *w, gsi_store *s, const char *digest, bool *unchanged, gsi_error *err)
+{
+  gsi_descriptor prev = GSI_DESCRIPTOR_INIT, cand = GSI_DESCRIPTOR_INIT;
+  cleanup_error gsi_error ignore = GSI_ERROR_INIT;
+  int r;
+
+  *unchanged = gsi_store_resolve (s, w->latest, &prev, &ignore) == 0 && strcmp (prev.digest, digest) == 0;
+  r = gsi_store_resolve (s, w->candidate, &cand, err);
+  if (r == 0)
+    r = gsi_store_tag (s, w->latest, &cand, err);
+  if (r == 0)
+    r = gsi_store_tag (s, w->immutable, &cand, err);
+  if (r == 0)
+    r = gsi_store_untag (s, w->candidate, err);
+  gsi_descriptor_clear (&prev);
+  gsi_descriptor_clear (&cand);
+  return r;
+}
+
+static void
+worker_untag_candidate (worker *w, gsi_store *s)
+{
+  cleanup_error gsi_error ignore = GSI_ERROR_INIT;
+  gsi_store_untag (s, w->candidate, &ignore);
+}
+
+/* The steps after the build; returns 1 when the image failed (reason set), -1 on an error.  */
+static int
+worker_finish (worker *w, gsi_store *s, json_t *res, gsi_error *err)
+{
+  cleanup_free char *version = NULL;
+  char digest[GSI_DIGEST_BUF] = "";
+  bool unchanged = false;
+  int r = worker_version (w, &version, err);
+
+  if (r == 0)
+    r = worker_label (w, s, version, digest, err);
+  if (r == 0)
+    r = worker_smoke (w, err);
+  if (r == 0)
+    r = worker_tag (w, s, digest, &unchanged, err);
+  if (r != 0)
+    {
+      worker_untag_candidate (w, s);
+      return r < 0 ? -1 : 1;
+    }
+  json_object_set_new (res, "status", json_string (unchanged ? "unchanged" : "built"));
+  json_object_set_new (res, "digest", json_string (digest));
+  json_object_set_new (res, "size", json_integer (image_size (s, w->latest)));
+  if (version)
+    json_object_set_new (res, "version", json_string (version));
+  return 0;
+}
+
+static int
+worker_run (worker *w, json_t *res, gsi_error *err)
+{
+  cleanup_store gsi_store *s = NULL;
+  cleanup_free char *root = NULL;
+  int r = worker_build (w, err);
+
+  if (r != 0)
+    return r < 0 ? -1 : 1;
+  root = gsi_store_default_root (err);
+  if (root == NULL || gsi_store_open (root, &s, err) < 0)
+    return -1;
+  return worker_finish (w, s, res, err);
+}
+
+static void
+worker_main (build_ctx *b, size_t image)
+{
+  worker w = { b, image, &b->c->images[image], -1, NULL, NULL, NULL, NULL, GSI_BUF_INIT };
+  cleanup_error gsi_error err = GSI_ERROR_INIT;
+  cleanup_free char *res_path = xasprintf ("%s/%s.json", b->workdir, w.im->name);
+  json_t *res = json_object ();
+  int r;
+
+  w.log_path = xasprintf ("%s/%s.log", b->workdir, w.im->name);
+  w.log_fd = open (w.log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  w.candidate = gsi_catalog_tag (b->c, "{release}-candidate", w.im->name, b->release, b->date);
+  w.latest = gsi_catalog_tag (b->c, b->c->tag_latest, w.im->name, b->release, b->date);
+  w.immutable = gsi_catalog_tag (b->c, b->c->tag_immutable, w.im->name, b->release, b->date);
+  r = w.log_fd < 0 ? gsi_error_set (&err, errno, "open `%s`", w.log_path) : worker_run (&w, res, &err);
+  if (r != 0)
+    {
+      json_object_set_new (res, "status", json_string ("failed"));
+      json_object_set_new (res, "reason", json_string (r < 0 ? err.msg : w.reason.buf));
+    }
+  json_dump_file (res, res_path, JSON_COMPACT);
+  json_decref (res);
+  _exit (0);
+}
+
+/* ---- the scheduler ---- */
+
+static void
+job_finish (build_ctx *b, size_t i, const char *status, const char *reason)
+{
+  job *j = &b->jobs_v[i];
+
+  j->state = JOB_DONE;
+  j->status = xstrdup (status);
+  j->reason = reason ? xstrdup (reason) : NULL;
+  if (strcmp (status, "failed") == 0)
+    j->bad = true;
+  if (j->bad && !b->keep_going)
+    b->stopping = true;
+  fprintf (stderr, "%s: %s%s%s\n", b->c->images[i].name, status, reason ? ": " : "", reason ? reason : "");
+}
+
+static bool
+job_ok (const job *j)
+{
+  return j->state == JOB_DONE && (strcmp (j->status, "built") == 0 || strcmp (j->status, "unchanged") == 0);
+}
+
+/* 1: every parent is done and good; 0: wait; -1: a parent went wrong (job finished as skipped).  */
+static int
+job_ready (build_ctx *b, size_t i)
+{
+  const gsi_catalog_node *n = &b->d->nodes[i];
+
+  for (size_t k = 0; k < n->n_parents; k++)
+    {
+      job *p = &b->jobs_v[n->parents[k]];
+      if (p->state != JOB_DONE)
+        return 0;
+      if (!job_ok (p))
+        {
+          cleanup_free char *why = xasprintf ("parent `%s` %s", b->c->images[n->parents[k]].name,
+                                              strcmp (p->status, "skipped") == 0 ? "was skipped" : p->status);
+          b->jobs_v[i].bad = p->bad;
+          job_finish (b, i, "skipped", why);
+          return -1;
+        }
+    }
+  return 1;
+}
+
+static int
+job_start (build_ctx *b, size_t i, gsi_error *err)
+{
+  job *j = &b->jobs_v[i];
+  const char *reason = NULL;
+
+  if (!gsi_catalog_available (b->c, i, b->release, &reason))
+    {
+      job_finish (b, i, "not available", reason ? reason : "not available for this release");
+      return 0;
+    }
+  fflush (NULL);
+  j->pid = fork ();
+  if (j->pid < 0)
+    return gsi_error_set (err, errno, "fork");
+  if (j->pid == 0)
+    worker_main (b, i);
+  j->state = JOB_RUNNING;
+  j->started = now_seconds ();
+  fprintf (stderr, "%s: building\n", b->c->images[i].name);
+  return 0;
+}
+
+static void
+job_collect (build_ctx *b, size_t i, int status)
+{
+  job *j = &b->jobs_v[i];
+  cleanup_free char *path = xasprintf ("%s/%s.json", b->workdir, b->c->images[i].name);
+  json_t *res = json_load_file (path, 0, NULL);
+  const char *st = res ? json_string_value (json_object_get (res, "status")) : NULL;
+  const char *digest = res ? json_string_value (json_object_get (res, "digest")) : NULL;
+  cleanup_free char *crash = NULL;
+
+  j->duration = now_seconds () - j->started;
+  if (st == NULL)
+    crash = xasprintf ("the build worker died (wait status %d)", status);
+  if (digest)
+    snprintf (j->digest, sizeof j->digest, "%s", digest);
+  j->size = res ? json_integer_value (json_object_get (res, "size")) : 0;
+  if (st && strcmp (st, "failed") != 0)
+    {
+      gsi_strvec_push_owned (&j->tags, gsi_catalog_tag (b->c, b->c->tag_latest, b->c->images[i].name, b->release,
+                                                        b->date));
+      gsi_strvec_push_owned (&j->tags, gsi_catalog_tag (b->c, b->c->tag_immutable, b->c->images[i].name,
+                                                        b->release, b->date));
+    }
+  job_finish (b, i, st ? st : "failed", crash ? crash : (res ? json_string_value (json_object_get (res, "reason")) : NULL));
+  json_decref (res);
+}
+
+static size_t
+count_running (build_ctx *b)
+{
+  size_t n = 0;
+  for (size_t i = 0; i < b->d->n; i++)
+    n += b->jobs_v[i].state == JOB_RUNNING;
+  return n;
+}
+
+/* Starts what can start; returns how many jobs are pending or running.  */
+static int
+schedule (build_ctx *b, size_t *left, gsi_error *err)
+{
+  *left = 0;
+  for (size_t k = 0; k < b->d->n; k++)
+    {
+      size_t i = b->d->order[k];
+      job *j = &b->jobs_v[i];
+      if (j->state != JOB_PENDING)
+        continue;
+      if (b->stopping)
+        {
+          j->bad = true;
+          job_finish (b, i, "skipped", "stopped after a failure (use --keep-going to go on)");
+          continue;
+        }
+      int ready = job_ready (b, i);
+      if (ready == 1 && count_running (b) < (size_t) b->jobs)
+        {
+          if (job_start (b, i, err) < 0)
+            return -1;
+          if (b->jobs_v[i].state == JOB_DONE)
+            k = (size_t) -1; /* a not-available job may make children decidable: rescan */
+        }
+    }
+  for (size_t i = 0; i < b->d->n; i++)
+    *left += b->jobs_v[i].state == JOB_PENDING || b->jobs_v[i].state == JOB_RUNNING;
+  return 0;
+}
+
+static int
+run_jobs (build_ctx *b, gsi_error *err)
+{
+  size_t left = 0;
+
+  for (;;)
+    {
+      if (schedule (b, &left, err) < 0)
+        return -1;
+      if (left == 0)
+        return 0;
+      int status = 0;
+      pid_t pid = waitpid (-1, &status, 0);
+      if (pid < 0 && errno == EINTR)
+        continue;
+      if (pid < 0)
+        return gsi_error_set (err, errno, "waitpid");
+      for (size_t i = 0; i < b->d->n; i++)
+        if (b->jobs_v[i].state == JOB_RUNNING && b->jobs_v[i].pid == pid)
+          job_collect (b, i, status);
+    }
+}
+
+/* ---- bases ---- */
+
+static bool
+in_store (gsi_store *s, const char *ref)
+{
+  gsi_descriptor d = GSI_DESCRIPTOR_INIT;
+  cleanup_error gsi_error ignore = GSI_ERROR_INIT;
+  bool found = gsi_store_resolve (s, ref, &d, &ignore) == 0;
+  gsi_descriptor_clear (&d);
+  return found;
+}
+
+static bool
+base_used (build_ctx *b, const gsi_catalog_base *base)
+{
+  if (strcmp (b->rel->base, base->name) == 0)
+    return true;
+  for (size_t i = 0; i < b->d->n; i++)
+    if (b->jobs_v[i].state == JOB_PENDING)
+      for (size_t k = 0; k < b->d->nodes[i].external.n; k++)
+        if (strcmp (b->d->nodes[i].external.v[k], base->ref) == 0)
+          return true;
+  return false;
+}
+
+static int
+bootstrap_base (build_ctx *b, const gsi_catalog_base *base, gsi_error *err)
+{
+  cleanup_strvec gsi_strvec v = GSI_STRVEC_INIT;
+  cleanup_free char *log = xasprintf ("%s/base-%s.log", b->workdir, base->name);
+  int fd = open (log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644), r;
+
+  if (fd < 0)
+    return gsi_error_set (err, errno, "open `%s`", log);
+  fprintf (stderr, "base %s: bootstrapping `%s` (%s %s)\n", base->name, base->ref, base->distro, base->suite);
+  gsi_argv (&v, "bootstrap");
+  gsi_strvec_push (&v, base->distro);
+  gsi_strvec_push (&v, base->suite);
+  if (base->variant)
+    gsi_strvec_pushf (&v, "--variant=%s", base->variant);
+  if (base->mirror)
+    gsi_strvec_pushf (&v, "--mirror=%s", base->mirror);
+  gsi_strvec_push (&v, "-t");
+  gsi_strvec_push (&v, base->ref);
+  r = run_gsi (&v, fd, NULL, err);
+  close (fd);
+  if (r > 0)
+    return gsi_error_set (err, 0, "bootstrap of base `%s` (`%s`) failed (exit %d, see %s)", base->name, base->ref, r,
+                          log);
+  return r;
+}
+
+static int
+make_bases (build_ctx *b, gsi_error *err)
+{
+  cleanup_store gsi_store *s = NULL;
+  cleanup_free char *root = gsi_store_default_root (err);
+
+  if (root == NULL || gsi_store_open (root, &s, err) < 0)
+    return -1;
+  for (size_t i = 0; i < b->c->n_bases; i++)
+    {
+      const gsi_catalog_base *base = &b->c->bases[i];
+      if (!base_used (b, base) || in_store (s, base->ref))
+        continue;
+      if (!base->bootstrap)
+        return gsi_error_set (err, 0, "base `%s` (`%s`) is not in the store and has no bootstrap", base->name,
+                              base->ref);
+      if (bootstrap_base (b, base, err) < 0)
+        return -1;
+    }
+  return 0;
+}
+
+/* ---- report ---- */
+
+static void
+format_size (int64_t bytes, char out[32])
+{
+  if (bytes <= 0)
+    snprintf (out, 32, "-");
+  else if (bytes < 1000 * 1000)
+    snprintf (out, 32, "%.1fkB", (double) bytes / 1000);
+  else
+    snprintf (out, 32, "%.1fMB", (double) bytes / 1e6);
+}
+
+static void
+print_summary (build_ctx *b)
+{
+  printf ("%-28s %-13s %9s %9s %-12s %s\n", "IMAGE", "STATUS", "DURATION", "SIZE", "DIGEST", "REASON");
+  for (size_t k = 0; k < b->d->n; k++)
+    {
+      size_t i = b->d->order[k];
+      const job *j = &b->jobs_v[i];
+      char size[32], dur[32];
+      if (j->state == JOB_OUT)
+        continue;
+      format_size (j->size, size);
+      snprintf (dur, sizeof dur, "%.1fs", j->duration);
+      printf ("%-28s %-13s %9s %9s %-12.12s %s\n", b->c->images[i].name, j->status, dur, size,
+              j->digest[0] ? j->digest + 7 : "-", j->reason ? j->reason : "");
+    }
+}
+
+static int
+write_report (build_ctx *b, gsi_error *err)
+{
+  json_t *doc = json_object (), *images = json_array ();
+  int r;
+
+  json_object_set_new (doc, "release", json_string (b->release));
+  json_object_set_new (doc, "date", json_string (b->date));
+  json_object_set_new (doc, "revision", b->revision ? json_string (b->revision) : json_null ());
+  for (size_t k = 0; k < b->d->n; k++)
+    {
+      size_t i = b->d->order[k];
+      const job *j = &b->jobs_v[i];
+      json_t *o = json_object (), *tags = json_array ();
+      if (j->state == JOB_OUT)
+        {
+          json_decref (o), json_decref (tags);
+          continue;
+        }
+      for (size_t t = 0; t < j->tags.n; t++)
+        json_array_append_new (tags, json_string (j->tags.v[t]));
+      json_object_set_new (o, "name", json_string (b->c->images[i].name));
+      json_object_set_new (o, "status", json_string (j->status));
+      json_object_set_new (o, "reason", j->reason ? json_string (j->reason) : json_null ());
+      json_object_set_new (o, "duration", json_real (j->duration));
+      json_object_set_new (o, "digest", j->digest[0] ? json_string (j->digest) : json_null ());
+      json_object_set_new (o, "size", j->size > 0 ? json_integer (j->size) : json_null ());
+      json_object_set_new (o, "tags", tags);
+      json_array_append_new (images, o);
+    }
+  json_object_set_new (doc, "images", images);
+  r = json_dump_file (doc, b->report, JSON_INDENT (2) | JSON_PRESERVE_ORDER);
+  json_decref (doc);
+  return r < 0 ? gsi_error_set (err, errno, "write `%s`", b->report) : 0;
+}
+
+/* ---- the command ---- */
+
+static void
+print_build_help (void)
+{
+  printf ("Usage: gsi [--root DIR] catalog build [OPTIONS] --release R (IMAGE...|--all)\n\n"
+          "Builds catalog images for release R with their catalog ancestors, parents before children,\n"
+          "into the store.  Bases (the catalog's `bases`) that the images use and the store lacks are\n"
+          "made first with `gsi bootstrap`.  Each image is built from ContainerFiles/IMAGE with the\n"
+          "catalog root as context and the release's build_args, labelled (org.opencontainers.image.\n"
+          "title, description, version = the service_package's Debian version in the image, revision =\n"
+          "git HEAD of the catalog root, created, source), smoke-tested with `gsi run` (its `smoke`\n"
+          "argv, as the image's user, no network), and only then tagged REGISTRY/IMAGE:R-latest and\n"
+          ":R-YYYYMMDD (UTC date).  A failed image skips its descendants; an image not available for\n"
+          "R is reported `not available` and its descendants are skipped.\n\n"
+          "Statuses: built, unchanged (same digest as the previous R-latest), failed, skipped,\n"
+          "not available.  Logs of each step are kept in a temp dir printed at the start.\n\n"
+          "Options:\n"
+          "  --catalog FILE   catalog.yaml (default: ./catalog.yaml)\n"
+          "  --release R      the release (required)\n"
+          "  --all            every image of the catalog\n"
+          "  --jobs N         build up to N images at once (default: 1)\n"
+          "  --keep-going     go on after a failure (only the failed image's descendants are skipped)\n"
+          "  --report FILE    write a JSON report: {\"release\", \"date\", \"revision\", \"images\": [{\"name\",\n"
+          "                   \"status\", \"reason\", \"duration\", \"digest\", \"size\", \"tags\"}]}\n"
+          "  --no-cache       build without the step cache\n\n"
+          "Exit status: 0 when nothing failed, 1 when an image failed or was skipped after a failure.\n");
+}
+
+enum
+{
+  OPT_CATALOG = 256,
+  OPT_RELEASE,
+  OPT_ALL,
+  OPT_JOBS,
+  OPT_KEEP_GOING,
+  OPT_REPORT,
+  OPT_NO_CACHE,
+};
+
+static int
+parse_build_args (build_ctx *b, int argc, char **argv, gsi_error *err)
+{
+  static const struct option opts[] = {
+    { "catalog", required_argument, NULL, OPT_CATALOG },   { "release", required_argument, NULL, OPT_RELEASE },
+    { "all", no_argument, NULL, OPT_ALL },                 { "jobs", required_argument, NULL, OPT_JOBS },
+    { "keep-going", no_argument, NULL, OPT_KEEP_GOING },   { "report", required_argument, NULL, OPT_REPORT },
+    { "no-cache", no_argument, NULL, OPT_NO_CACHE },       { NULL, 0, NULL, 0 },
+  };
+  char *end = NULL;
+  int c;
+
+  b->file = "catalog.yaml";
+  b->jobs = 1;
+  optind = 0;
+  while ((c = getopt_long (argc, argv, "j:", opts, NULL)) != -1)
+    switch (c)
+      {
+      case OPT_CATALOG: b->file = optarg; break;
+      case OPT_RELEASE: b->release = optarg; break;
+      case OPT_ALL: b->all = true; break;
+      case 'j':
+      case OPT_JOBS:
+        b->jobs = (int) strtol (optarg, &end, 10);
+        if (*end || b->jobs < 1 || b->jobs > 64)
+          return cli_usage (err, argv[0], "--jobs wants a number from 1 to 64, got `%s`", optarg);
+        break;
+      case OPT_KEEP_GOING: b->keep_going = true; break;
+      case OPT_REPORT: b->report = optarg; break;
+      case OPT_NO_CACHE: b->no_cache = true; break;
+      default: return cli_usage (err, argv[0], "unknown option");
+      }
+  if (b->release == NULL)
+    return cli_usage (err, argv[0], "--release is required");
+  if (b->all == (optind < argc))
+    return cli_usage (err, argv[0], "give either IMAGE... or --all");
+  for (int i = optind; i < argc; i++)
+    gsi_strvec_push (&b->wanted, argv[i]);
+  return 0;
+}
+
+static int
+select_jobs (build_ctx *b, gsi_error *err)
+{
+  cleanup_free bool *want = xcalloc (b->d->n + 1, sizeof (bool));
+
+  for (size_t i = 0; i < b->d->n; i++)
+    want[i] = b->all;
+  for (size_t k = 0; k < b->wanted.n; k++)
+    {
+      int i = gsi_catalog_find_image (b->c, b->wanted.v[k]);
+      if (i < 0)
+        return gsi_error_set (err, 0, "no image `%s` in `%s`", b->wanted.v[k], b->file);
+      want[i] = true;
+    }
+  gsi_catalog_dag_close (b->d, want);
+  b->jobs_v = xcalloc (b->d->n + 1, sizeof *b->jobs_v);
+  for (size_t i = 0; i < b->d->n; i++)
+    b->jobs_v[i].state = want[i] ? JOB_PENDING : JOB_OUT;
+  return 0;
+}
+
+static int
+prepare (build_ctx *b, gsi_error *err)
+{
+  time_t t = time (NULL);
+  struct tm tm;
+  const char *tmp = getenv ("TMPDIR");
+
+  if (gsi_catalog_load (b->file, &b->c, err) < 0)
+    return -1;
+  int ri = gsi_catalog_find_release (b->c, b->release);
+  if (ri < 0)
+    return gsi_error_set (err, 0, "no release `%s` in `%s`", b->release, b->file);
+  b->rel = &b->c->releases[ri];
+  if (gsi_catalog_dag_build (b->c, b->release, &b->d, err) < 0 || select_jobs (b, err) < 0)
+    return -1;
+  gmtime_r (&t, &tm);
+  strftime (b->date, sizeof b->date, "%Y%m%d", &tm);
+  b->revision = git_revision (b->c->root);
+  b->workdir = xasprintf ("%s/gsi-catalog-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+  if (mkdtemp (b->workdir) == NULL)
+    return gsi_error_set (err, errno, "mkdtemp `%s`", b->workdir);
+  fprintf (stderr, "catalog build: release %s, logs in %s\n", b->release, b->workdir);
+  return 0;
+}
+
+static void
+build_ctx_clear (build_ctx *b)
+{
+  for (size_t i = 0; b->jobs_v && i < b->d->n; i++)
+    {
+      free (b->jobs_v[i].status);
+      free (b->jobs_v[i].reason);
+      gsi_strvec_clear (&b->jobs_v[i].tags);
+    }
+  free (b->jobs_v);
+  gsi_catalog_dag_free (b->d);
+  gsi_catalog_free (b->c);
+  gsi_strvec_clear (&b->wanted);
+  free (b->revision);
+  free (b->workdir);
+}
+
+static size_t
+count_bad (build_ctx *b)
+{
+  size_t bad = 0;
+  for (size_t i = 0; i < b->d->n; i++)
+    bad += b->jobs_v[i].bad;
+  return bad;
+}
+
+int
+cmd_catalog_build (int argc, char **argv, gsi_error *err)
+{
+  build_ctx b = { 0 };
+  int r;
+
+  if (cli_wants_help (argc, argv))
+    {
+      print_build_help ();
+      return 0;
+    }
+  r = parse_build_args (&b, argc, argv, err);
+  if (r == 0)
+    r = prepare (&b, err) < 0 || make_bases (&b, err) < 0 || run_jobs (&b, err) < 0 ? CLI_FAIL : 0;
+  if (r == 0)
+    {
+      print_summary (&b);
+      if (b.report)
+        r = write_report (&b, err) < 0 ? CLI_FAIL : 0;
+    }
+  if (r == 0 && count_bad (&b) > 0)
+    {
+      gsi_error_set (err, 0, "%zu image(s) failed or were skipped after a failure", count_bad (&b));
+      r = 1;
+    }
+  build_ctx_clear (&b);
+  return r;
+}

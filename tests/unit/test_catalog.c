@@ -1,0 +1,378 @@
+/* The catalog: loading and checking catalog.yaml, and the build graph of a release.  Each test
+ * writes a small catalog (catalog.yaml + ContainerFiles/) into its own temp dir.  */
+#include "testutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "catalog/catalog.h"
+#include "util/buf.h"
+#include "util/xalloc.h"
+
+static const char good_yaml[] = "registry: ghcr.io/example/imgs\n"
+                                "releases:\n"
+                                "  \"2025.1\":\n"
+                                "    suite: trixie\n"
+                                "    base: debian-trixie\n"
+                                "    build_args: { RELEASE: \"2025.1\", PARENT: venv }\n"
+                                "  \"2026.1\": { suite: sid, base: debian-sid, build_args: { RELEASE: \"2026.1\", PARENT: alt } }\n"
+                                "bases:\n"
+                                "  debian-trixie:\n"
+                                "    ref: \"debian:trixie\"\n"
+                                "    bootstrap: { distro: debian, suite: trixie, variant: minbase, mirror: \"http://m/debian\" }\n"
+                                "  debian-sid: { ref: \"debian:sid\" }\n"
+                                "images:\n"
+                                "  venv:\n"
+                                "    description: \"the venv\"\n"
+                                "  alt:\n"
+                                "    description: \"another root\"\n"
+                                "  keystone:\n"
+                                "    description: \"identity\"\n"
+                                "    service_package: keystone\n"
+                                "    smoke: [\"keystone-manage\", \"--version\"]\n"
+                                "    releases:\n"
+                                "      \"2026.1\": { available: false, reason: \"not yet\" }\n";
+
+/* Containerfiles of good_yaml: keystone's parent follows the release's PARENT build arg and it
+ * copies from alt (a COPY --from image reference); debian:* are external.  */
+static const char *const good_files[] = {
+  "venv", "ARG RELEASE\nFROM debian:trixie\nRUN true\n",
+  "alt", "FROM debian:sid AS s\nFROM scratch\nCOPY --from=s /x /x\n",
+  "keystone",
+  "ARG RELEASE=2025.1\nARG PARENT=venv\nARG REGISTRY=ghcr.io/example/imgs\n"
+  "FROM ${REGISTRY}/${PARENT}:${RELEASE}-latest\n"
+  "COPY --from=ghcr.io/example/imgs/alt:2025.1-latest /a /a\n",
+  NULL,
+};
+
+typedef struct fixture
+{
+  char dir[64];
+  char *yaml;
+} fixture;
+
+static void
+write_file (const char *path, const char *text)
+{
+  FILE *f = fopen (path, "w");
+  assert_non_null (f);
+  fputs (text, f);
+  fclose (f);
+}
+
+/* A catalog dir with yaml and the Containerfiles files (name, text, ... NULL).  */
+static void
+make_catalog (fixture *fx, const char *yaml, const char *const *files)
+{
+  strcpy (fx->dir, "/tmp/gsi-test-catalog-XXXXXX");
+  assert_non_null (mkdtemp (fx->dir));
+  cleanup_free char *cfdir = xasprintf ("%s/ContainerFiles", fx->dir);
+  assert_int_equal (mkdir (cfdir, 0755), 0);
+  fx->yaml = xasprintf ("%s/catalog.yaml", fx->dir);
+  write_file (fx->yaml, yaml);
+  for (size_t i = 0; files && files[i]; i += 2)
+    {
+      cleanup_free char *p = xasprintf ("%s/%s", cfdir, files[i]);
+      write_file (p, files[i + 1]);
+    }
+}
+
+static void
+drop_catalog (fixture *fx)
+{
+  cleanup_free char *cmd = xasprintf ("rm -rf '%s'", fx->dir);
+  assert_int_equal (system (cmd), 0);
+  free (fx->yaml);
+}
+
+/* Loads yaml and expects the error "DIR/catalog.yaml:" + suffix.  */
+static void
+expect_load_error (const char *yaml, const char *const *files, const char *suffix)
+{
+  fixture fx;
+  gsi_catalog *c = NULL;
+  gsi_error err = GSI_ERROR_INIT;
+
+  make_catalog (&fx, yaml, files);
+  assert_int_equal (gsi_catalog_load (fx.yaml, &c, &err), -1);
+  assert_null (c);
+  cleanup_free char *want = xasprintf ("%s:%s", fx.yaml, suffix);
+  assert_string_equal (err.msg, want);
+  gsi_error_clear (&err);
+  drop_catalog (&fx);
+}
+
+static void
+test_load_good (void **state)
+{
+  (void) state;
+  fixture fx;
+  gsi_catalog *c = NULL;
+  gsi_error err = GSI_ERROR_INIT;
+  const char *reason = NULL;
+
+  make_catalog (&fx, good_yaml, good_files);
+  assert_int_equal (gsi_catalog_load (fx.yaml, &c, &err), 0);
+  assert_string_equal (c->registry, "ghcr.io/example/imgs");
+  assert_string_equal (c->source, "https://github.com/example/imgs");
+  assert_string_equal (c->root, fx.dir);
+  assert_int_equal (c->n_releases, 2);
+  assert_string_equal (c->releases[0].name, "2025.1");
+  assert_string_equal (c->releases[0].base, "debian-trixie");
+  assert_int_equal (c->releases[0].build_args.n, 2);
+  assert_string_equal (c->releases[0].build_args.v[1], "PARENT=venv");
+  assert_int_equal (c->n_bases, 2);
+  assert_true (c->bases[0].bootstrap);
+  assert_string_equal (c->bases[0].mirror, "http://m/debian");
+  assert_false (c->bases[1].bootstrap);
+  assert_int_equal (c->n_images, 3);
+  assert_int_equal (gsi_catalog_find_image (c, "keystone"), 2);
+  assert_int_equal (gsi_catalog_find_image (c, "nova"), -1);
+  assert_string_equal (c->images[2].service_package, "keystone");
+  assert_int_equal (c->images[2].smoke.n, 2);
+  assert_string_equal (c->images[2].smoke.v[1], "--version");
+  assert_true (gsi_catalog_available (c, 2, "2025.1", &reason));
+  assert_null (reason);
+  assert_false (gsi_catalog_available (c, 2, "2026.1", &reason));
+  assert_string_equal (reason, "not yet");
+  assert_int_equal (c->images[2].line, 18);
+  cleanup_free char *tag = gsi_catalog_tag (c, c->tag_immutable, "keystone", "2025.1", "20250131");
+  assert_string_equal (tag, "ghcr.io/example/imgs/keystone:2025.1-20250131");
+  gsi_catalog_free (c);
+  drop_catalog (&fx);
+}
+
+static void
+test_load_errors (void **state)
+{
+  (void) state;
+  static const char *const one[] = { "a", "FROM scratch\n", NULL };
+  const char *head = "registry: r.example/x\n"
+                     "releases:\n"
+                     "  r1: { base: b }\n"
+                     "bases:\n"
+                     "  b: { ref: \"x:1\" }\n";
+  cleanup_free char *unknown_img = xasprintf ("%simages:\n  a:\n    description: d\n    smok: [x]\n", head);
+  cleanup_free char *no_cf = xasprintf ("%simages:\n  a: { description: d }\n  zz: { description: d }\n", head);
+  cleanup_free char *bad_rel = xasprintf ("%simages:\n  a:\n    description: d\n    releases: { r9: {} }\n", head);
+  cleanup_free char *bad_bool = xasprintf ("%simages:\n  a:\n    description: d\n    releases: { r1: { available: maybe } }\n",
+                                           head);
+  cleanup_free char *no_desc = xasprintf ("%simages:\n  a: { smoke: [x] }\n", head);
+  cleanup_free char *bad_smoke = xasprintf ("%simages:\n  a: { description: d, smoke: x }\n", head);
+
+  expect_load_error (unknown_img, one, "9:5: unknown key `smok` in an image");
+  expect_load_error (no_cf, one, "8:3: image `zz` has no Containerfile `ContainerFiles/zz`");
+  expect_load_error (bad_rel, one, "9:17: image `a` names release `r9`, which `releases` does not list");
+  expect_load_error (bad_bool, one, "9:34: `available` must be true or false");
+  expect_load_error (no_desc, one, "7:3: image has no `description`");
+  expect_load_error (bad_smoke, one, "7:31: `smoke` must be a non-empty list of strings (an argv)");
+  expect_load_error ("registry: r\nreleases:\n  r1: { base: nope }\nbases:\n  b: { ref: x }\nimages: {}\n", one,
+                     "3:15: release `r1` uses base `nope`, which `bases` does not list");
+  expect_load_error ("registry: r\nreleases:\n  r1: { suite: s }\nbases: {}\nimages: {}\n", one,
+                     "3:3: release has no `base`");
+  expect_load_error ("registry: r\nreleases: {}\nbases:\n  b: { bootstrap: { distro: debian, suite: s } }\nimages: {}\n",
+                     one, "4:3: base has no `ref`");
+  expect_load_error ("registry: r\nreleases: {}\nbases: {}\nimages: {}\nextra: 1\n", one,
+                     "5:1: unknown key `extra` at the top level");
+  expect_load_error ("registry: r\nreleases: {}\nbases: {}\n", one, "1:1: the catalog has no `images`");
+  expect_load_error ("registry: [a]\nreleases: {}\nbases: {}\nimages: {}\n", one, "1:1: `registry` must be a string");
+  expect_load_error ("- a\n- b\n", one, "1:1: the catalog must be a mapping");
+}
+
+static void
+test_load_syntax_error (void **state)
+{
+  (void) state;
+  fixture fx;
+  gsi_catalog *c = NULL;
+  gsi_error err = GSI_ERROR_INIT;
+
+  make_catalog (&fx, "registry: r\nreleases: { a: [\n", NULL);
+  assert_int_equal (gsi_catalog_load (fx.yaml, &c, &err), -1);
+  assert_non_null (strstr (err.msg, fx.yaml));
+  assert_non_null (strstr (err.msg, "3:"));
+  gsi_error_clear (&err);
+  drop_catalog (&fx);
+  assert_int_equal (gsi_catalog_load ("/nonexistent/catalog.yaml", &c, &err), -1);
+  assert_string_equal (err.msg, "open `/nonexistent/catalog.yaml`: No such file or directory");
+  gsi_error_clear (&err);
+}
+
+static void
+test_dag_edges (void **state)
+{
+  (void) state;
+  fixture fx;
+  gsi_catalog *c = NULL;
+  gsi_catalog_dag *d = NULL;
+  gsi_error err = GSI_ERROR_INIT;
+
+  make_catalog (&fx, good_yaml, good_files);
+  assert_int_equal (gsi_catalog_load (fx.yaml, &c, &err), 0);
+  assert_int_equal (gsi_catalog_dag_build (c, "2025.1", &d, &err), 0);
+  /* keystone <- venv (FROM) and alt (COPY --from); venv, alt are roots with external bases.  */
+  assert_int_equal (d->nodes[2].n_parents, 2);
+  assert_int_equal (d->nodes[2].parents[0], 0);
+  assert_int_equal (d->nodes[2].parents[1], 1);
+  assert_int_equal (d->nodes[2].external.n, 0);
+  assert_int_equal (d->nodes[0].n_parents, 0);
+  assert_string_equal (d->nodes[0].external.v[0], "debian:trixie");
+  assert_string_equal (d->nodes[1].external.v[0], "debian:sid");
+  assert_int_equal (d->order[0], 0);
+  assert_int_equal (d->order[1], 1);
+  assert_int_equal (d->order[2], 2);
+  gsi_catalog_dag_free (d);
+
+  /* The release's build args choose the parent: 2026.1 has PARENT=alt.  */
+  assert_int_equal (gsi_catalog_dag_build (c, "2026.1", &d, &err), 0);
+  assert_int_equal (d->nodes[2].n_parents, 1);
+  assert_int_equal (d->nodes[2].parents[0], 1);
+  gsi_catalog_dag_free (d);
+
+  assert_int_equal (gsi_catalog_dag_build (c, "1999.1", &d, &err), -1);
+  assert_non_null (strstr (err.msg, "no release `1999.1`"));
+  gsi_error_clear (&err);
+  gsi_catalog_free (c);
+  drop_catalog (&fx);
+}
+
+static const char cycle_yaml[] = "registry: reg.example/x\n"
+                                 "releases:\n  r: { base: b }\n"
+                                 "bases:\n  b: { ref: \"base:1\" }\n"
+                                 "images:\n"
+                                 "  top: { description: d }\n"
+                                 "  a: { description: d }\n"
+                                 "  b: { description: d }\n"
+                                 "  c: { description: d }\n";
+
+static void
+test_dag_cycle (void **state)
+{
+  (void) state;
+  static const char *const files[] = {
+    "top", "FROM base:1\n",
+    "a", "FROM reg.example/x/top:r-latest\nCOPY --from=reg.example/x/c /x /x\n",
+    "b", "FROM reg.example/x/a:r-latest\n",
+    "c", "FROM reg.example/x/b@sha256:0000000000000000000000000000000000000000000000000000000000000000\n",
+    NULL,
+  };
+  fixture fx;
+  gsi_catalog *c = NULL;
+  gsi_catalog_dag *d = NULL;
+  gsi_error err = GSI_ERROR_INIT;
+
+  make_catalog (&fx, cycle_yaml, files);
+  assert_int_equal (gsi_catalog_load (fx.yaml, &c, &err), 0);
+  assert_int_equal (gsi_catalog_dag_build (c, "r", &d, &err), -1);
+  assert_null (d);
+  assert_string_equal (err.msg, "release `r`: dependency cycle: a -> b -> c -> a");
+  gsi_error_clear (&err);
+  gsi_catalog_free (c);
+  drop_catalog (&fx);
+}
+
+static void
+test_dag_unknown_registry_image (void **state)
+{
+  (void) state;
+  static const char *const files[] = {
+    "top", "FROM base:1\n", "a", "FROM base:1\nRUN true\nFROM reg.example/x/nope:1\n",
+    "b", "FROM scratch\n", "c", "FROM scratch\n", NULL,
+  };
+  fixture fx;
+  gsi_catalog *c = NULL;
+  gsi_catalog_dag *d = NULL;
+  gsi_error err = GSI_ERROR_INIT;
+
+  make_catalog (&fx, cycle_yaml, files);
+  assert_int_equal (gsi_catalog_load (fx.yaml, &c, &err), 0);
+  assert_int_equal (gsi_catalog_dag_build (c, "r", &d, &err), -1);
+  cleanup_free char *want = xasprintf ("image `a` (release `r`): %s/ContainerFiles/a:3:1: `reg.example/x/nope:1` is "
+                                       "under the catalog registry but the catalog has no image `nope`",
+                                       fx.dir);
+  assert_string_equal (err.msg, want);
+  gsi_error_clear (&err);
+  gsi_catalog_free (c);
+  drop_catalog (&fx);
+}
+
+static void
+test_toposort (void **state)
+{
+  (void) state;
+  /* 0 <- 3, 1 <- 0, 2 (none), 3 (none): ties go to the lowest ready index.  */
+  size_t p0[] = { 3 }, p1[] = { 0 };
+  size_t *parents[] = { p0, p1, NULL, NULL };
+  size_t np[] = { 1, 1, 0, 0 };
+  size_t order[4];
+  size_t *cycle = NULL, ncycle = 0;
+
+  assert_int_equal (gsi_catalog_toposort (4, parents, np, order, &cycle, &ncycle), 0);
+  assert_int_equal (order[0], 2);
+  assert_int_equal (order[1], 3);
+  assert_int_equal (order[2], 0);
+  assert_int_equal (order[3], 1);
+
+  /* A self loop is a cycle of one.  */
+  size_t np2[] = { 0, 1 };
+  size_t s1[] = { 1 };
+  size_t *parents3[] = { NULL, s1 };
+  assert_int_equal (gsi_catalog_toposort (2, parents3, np2, order, &cycle, &ncycle), -1);
+  assert_int_equal (ncycle, 2);
+  assert_int_equal (cycle[0], 1);
+  assert_int_equal (cycle[1], 1);
+  free (cycle);
+}
+
+static void
+test_dag_close_and_refs (void **state)
+{
+  (void) state;
+  fixture fx;
+  gsi_catalog *c = NULL;
+  gsi_catalog_dag *d = NULL;
+  gsi_error err = GSI_ERROR_INIT;
+  bool want[3] = { false, false, true };
+  char *name = NULL;
+
+  make_catalog (&fx, good_yaml, good_files);
+  assert_int_equal (gsi_catalog_load (fx.yaml, &c, &err), 0);
+  assert_int_equal (gsi_catalog_dag_build (c, "2025.1", &d, &err), 0);
+  gsi_catalog_dag_close (d, want);
+  assert_true (want[0] && want[1] && want[2]);
+  bool want2[3] = { true, false, false };
+  gsi_catalog_dag_close (d, want2);
+  assert_false (want2[1] || want2[2]);
+
+  assert_true (gsi_catalog_ref_name (c, "ghcr.io/example/imgs/keystone:2025.1-latest", &name));
+  assert_string_equal (name, "keystone");
+  free (name);
+  assert_true (gsi_catalog_ref_name (c, "ghcr.io/example/imgs/keystone@sha256:00", &name));
+  assert_string_equal (name, "keystone");
+  free (name);
+  assert_false (gsi_catalog_ref_name (c, "ghcr.io/example/imgsx/keystone:1", &name));
+  assert_false (gsi_catalog_ref_name (c, "debian:trixie", &name));
+  assert_null (name);
+  gsi_catalog_dag_free (d);
+  gsi_catalog_free (c);
+  drop_catalog (&fx);
+}
+
+int
+main (void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test (test_load_good),
+    cmocka_unit_test (test_load_errors),
+    cmocka_unit_test (test_load_syntax_error),
+    cmocka_unit_test (test_dag_edges),
+    cmocka_unit_test (test_dag_cycle),
+    cmocka_unit_test (test_dag_unknown_registry_image),
+    cmocka_unit_test (test_toposort),
+    cmocka_unit_test (test_dag_close_and_refs),
+  };
+  return cmocka_run_group_tests (tests, NULL, NULL);
+}
