@@ -6,8 +6,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
 
 #include "build/build.h"
+#include "oci/image.h"
 #include "oci/store.h"
 #include "util/strvec.h"
 #include "util/xalloc.h"
@@ -22,6 +27,8 @@ typedef struct build_args
   gsi_strvec secret_srcs;
   gsi_build_secret *secrets;
   bool quiet;
+  bool json;  /* --log-format json: one JSON object per line on stderr */
+  bool tty;   /* stderr is a terminal: step headers stand out */
 } build_args;
 
 static void
@@ -52,7 +59,9 @@ print_build_help (void)
           "      --compression gzip|zstd layer compression (default: gzip)\n"
           "      --secret id=ID,src=FILE a secret for RUN --mount=type=secret (repeatable)\n"
           "      --root DIR              the image store (default: $GSI_ROOT, else the store's default)\n"
-          "  -q, --quiet                 print only the image digest\n");
+          "  -q, --quiet                 print only the image digest\n"
+          "      --log-format text|json  progress as plain lines (default; step headers in bold\n"
+          "                              on a terminal) or one JSON object per line\n");
 }
 
 static int
@@ -119,6 +128,7 @@ enum
   OPT_COMPRESSION,
   OPT_SECRET,
   OPT_ROOT,
+  OPT_LOG_FORMAT,
 };
 
 static int
@@ -168,6 +178,14 @@ parse_option (build_args *a, int c, const char *cmd, gsi_error *err)
     case OPT_ROOT:
       a->root = optarg;
       return 0;
+    case OPT_LOG_FORMAT:
+      if (strcmp (optarg, "json") == 0)
+        a->json = true;
+      else if (strcmp (optarg, "text") == 0)
+        a->json = false;
+      else
+        return cli_usage (err, cmd, "--log-format must be text or json, got `%s`", optarg);
+      return 0;
     default:
       return cli_usage (err, cmd, "unknown option");
     }
@@ -184,6 +202,7 @@ parse_args (build_args *a, int argc, char **argv, gsi_error *err)
     { "source-date-epoch", required_argument, NULL, OPT_EPOCH },
     { "compression", required_argument, NULL, OPT_COMPRESSION },
     { "secret", required_argument, NULL, OPT_SECRET }, { "root", required_argument, NULL, OPT_ROOT },
+    { "log-format", required_argument, NULL, OPT_LOG_FORMAT },
     { NULL, 0, NULL, 0 },
   };
   const char *env_epoch = getenv ("SOURCE_DATE_EPOCH");
@@ -204,11 +223,41 @@ parse_args (build_args *a, int argc, char **argv, gsi_error *err)
   return 0;
 }
 
+/* "[3/7] RUN ..." starts a step: returns 1 and fills step/total.  */
+static int
+step_header (const char *line, unsigned *step, unsigned *total)
+{
+  int n = 0;
+  return sscanf (line, "[%u/%u]%n", step, total, &n) == 2 && n > 0;
+}
+
 static void
 print_line (void *ctx, const char *line)
 {
-  (void) ctx;
-  fprintf (stderr, "%s\n", line);
+  const build_args *a = ctx;
+  unsigned step, total;
+
+  if (a->json)
+    {
+      char now[32];
+      gsi_format_time ((int64_t) time (NULL), now);
+      json_t *o = json_pack ("{s:s, s:s}", "time", now, "msg", line);
+      if (o && step_header (line, &step, &total))
+        {
+          json_object_set_new (o, "step", json_integer (step));
+          json_object_set_new (o, "total", json_integer (total));
+        }
+      char *text = o ? json_dumps (o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+      if (text)
+        fprintf (stderr, "%s\n", text);
+      free (text);
+      json_decref (o);
+      return;
+    }
+  if (a->tty && step_header (line, &step, &total))
+    fprintf (stderr, "\033[1m%s\033[0m\n", line);
+  else
+    fprintf (stderr, "%s\n", line);
 }
 
 static int
@@ -254,12 +303,18 @@ cmd_build (int argc, char **argv, gsi_error *err)
       a.o.secrets = a.secrets;
       a.o.n_secrets = a.secret_ids.n;
       a.o.log = a.quiet ? NULL : print_line;
+      a.o.log_ctx = &a;
+      a.tty = isatty (STDERR_FILENO);
       r = gsi_build (&a.o, &res, err) < 0 ? CLI_FAIL : 0;
     }
   if (r == 0)
     {
       if (!a.quiet)
-        fprintf (stderr, "built %s (%zu steps, %zu from cache)\n", res.manifest_digest, res.steps, res.cached);
+        {
+          cleanup_free char *done = xasprintf ("built %s (%zu steps, %zu from cache)", res.manifest_digest, res.steps,
+                                               res.cached);
+          print_line (&a, done);
+        }
       printf ("%s\n", res.manifest_digest);
     }
   build_args_clear (&a);

@@ -67,13 +67,13 @@ CF
     assert_status 0
     # No overlay of this store stays mounted after gsi died.
     run grep -c "$STORE" /proc/self/mountinfo
-    assert_equal "$output" "0"
+    assert_equal "0" "$output"
   done
   run "$GSI" --root "$STORE" build -q -t killed "$CTX"
   assert_status 0
   run "$GSI" --root "$STORE" run killed cat /marker
   assert_status 0
-  assert_equal "$output" "done"
+  assert_equal "done" "$output"
 }
 
 @test "two builds into one store at the same time both land" {
@@ -89,7 +89,7 @@ CF
   run store_is_valid
   assert_status 0
   run "$GSI" --root "$STORE" run img-a cat /which
-  assert_equal "$output" "a"
+  assert_equal "a" "$output"
   run "$GSI" --root "$STORE" run img-b cat /which
-  assert_equal "$output" "b"
+  assert_equal "b" "$output"
 }
