@@ -103,20 +103,14 @@ seed_corpus ()
   echo "$dir"
 }
 
-failed=0
-missing=0
-for t in $targets; do
-  bin="$build/tests/fuzz/$t"
-  if [ ! -x "$bin" ]; then
-    echo "fuzz: $t: not built (is tests/fuzz/$t.c written?)" >&2
-    missing=$((missing + 1))
-    continue
-  fi
+# Runs one target; its exit status says whether it found anything.
+run_target ()
+{
+  local t=$1 bin="$build/tests/fuzz/$1" corpus log rc=0 summary
   corpus=$(seed_corpus "$t")
   mkdir -p "$artifacts/$t"
   log="$tmp/$t.log"
   echo "fuzz: $t: $(find "$corpus" -type f | wc -l) seeds, ${seconds}s"
-  rc=0
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:allocator_may_return_null=1 \
   UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1 \
     "$bin" -max_total_time="$seconds" -timeout="$per_input_timeout" -rss_limit_mb=2048 -print_final_stats=1 \
@@ -125,11 +119,35 @@ for t in $targets; do
   summary=$(grep -E '^#[0-9]+.*exec/s:' "$log" | tail -n 1 || true)
   echo "fuzz: $t: ${summary:-no status line}"
   if [ "$rc" -ne 0 ] || grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|runtime error:|SUMMARY: (Address|Leak|Undefined)' "$log"; then
-    failed=$((failed + 1))
     echo "fuzz: $t: FAILED (exit $rc); log tail:" >&2
     tail -n 40 "$log" >&2
     find "$artifacts/$t" -type f | sed 's/^/fuzz:   reproducer: /' >&2
+    echo failed > "$tmp/$t.result"
+    return 1
   fi
+  echo ok > "$tmp/$t.result"
+}
+
+# One target per core at a time: the targets are independent, and CI has two cores.
+jobs=${FUZZ_JOBS:-$(nproc)}
+failed=0
+missing=0
+for t in $targets; do
+  if [ ! -x "$build/tests/fuzz/$t" ]; then
+    echo "fuzz: $t: not built (is tests/fuzz/$t.c written?)" >&2
+    missing=$((missing + 1))
+    continue
+  fi
+  while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do
+    wait -n || true
+  done
+  run_target "$t" &
+done
+wait
+# Each target leaves its verdict in a file: a job that finished unseen still counts.
+for t in $targets; do
+  [ -x "$build/tests/fuzz/$t" ] || continue
+  [ "$(cat "$tmp/$t.result" 2>/dev/null)" = ok ] || failed=$((failed + 1))
 done
 
 if [ "$failed" -ne 0 ] || [ "$missing" -ne 0 ]; then
