@@ -502,6 +502,25 @@ diag_output (struct fy_diag *diag, void *user, const char *buf, size_t len)
     gsi_buf_add (b, buf, len);
 }
 
+/* libfyaml's diagnostic reads "FILE:LINE:COL: error: cause": make it one of our located errors.  */
+static void
+yaml_error (const char *path, const char *text, gsi_error *err)
+{
+  size_t pl = strlen (path);
+  int line = 0, col = 0, used = 0;
+  const char *rest = text + pl;
+
+  if (strncmp (text, path, pl) == 0 && sscanf (rest, ":%d:%d: %n", &line, &col, &used) == 2 && used > 0)
+    {
+      rest += used;
+      if (strncmp (rest, "error: ", 7) == 0)
+        rest += 7;
+      gsi_error_at (err, path, line, col, "invalid YAML: %s", rest);
+      return;
+    }
+  gsi_error_at (err, path, 0, 0, "invalid YAML: %s", *text ? text : "cannot parse");
+}
+
 static struct fy_document *
 parse_yaml (const char *path, gsi_error *err)
 {
@@ -531,8 +550,7 @@ parse_yaml (const char *path, gsi_error *err)
   if (doc == NULL)
     {
       gsi_buf_rtrim (&msg, "\n");
-      gsi_error_set (err, 0, "%s", msg.len ? msg.buf : "invalid YAML");
-      gsi_error_wrap (err, "`%s`", path);
+      yaml_error (path, msg.buf, err);
     }
   return doc;
 }

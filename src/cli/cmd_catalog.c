@@ -234,7 +234,7 @@ graph_text (const gsi_catalog_dag *d)
     {
       size_t i = d->order[k];
       const gsi_catalog_node *n = &d->nodes[i];
-      printf ("%s <-", c->images[i].name);
+      printf ("%s%s", c->images[i].name, n->n_parents + n->external.n ? " <-" : "");
       for (size_t j = 0; j < n->n_parents; j++)
         printf ("%s %s", j ? "," : "", c->images[n->parents[j]].name);
       for (size_t j = 0; j < n->external.n; j++)

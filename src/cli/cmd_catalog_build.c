@@ -14,6 +14,7 @@
 #include "cli.h"
 #include "cmd_catalog.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -171,6 +172,29 @@ typedef struct worker
   gsi_buf reason;
 } worker;
 
+/* The last "gsi: ..." line of a log, without the prefix (malloc'd), or NULL.  */
+static char *
+last_error_line (const char *path)
+{
+  cleanup_file FILE *f = fopen (path, "r");
+  char *line = NULL, *last = NULL;
+  size_t cap = 0;
+  ssize_t n;
+
+  while (f && (n = getline (&line, &cap, f)) >= 0)
+    if (strncmp (line, "gsi: ", 5) == 0)
+      {
+        free (last);
+        last = xstrndup (line + 5, (size_t) n - 5 - (line[n - 1] == '\n'));
+      }
+  /* The engine puts the step's output on the lines after this one: the log has it.  */
+  size_t len = last ? strlen (last) : 0;
+  if (len > 14 && strcmp (last + len - 14, "; last output:") == 0)
+    last[len - 14] = '\0';
+  free (line);
+  return last;
+}
+
 static int
 worker_build (worker *w, gsi_error *err)
 {
@@ -192,7 +216,10 @@ worker_build (worker *w, gsi_error *err)
   if (r < 0)
     return -1;
   if (r != 0)
-    gsi_buf_addf (&w->reason, "build failed (exit %d, see %s)", r, w->log_path);
+    {
+      cleanup_free char *why = last_error_line (w->log_path);
+      gsi_buf_addf (&w->reason, "build failed: %s (see %s)", why ? why : "no message", w->log_path);
+    }
   return r;
 }
 
@@ -229,6 +256,15 @@ worker_version (worker *w, char **version, gsi_error *err)
   return 0;
 }
 
+static void
+add_label (const char **keys, const char **values, size_t *n, const char *key, const char *value)
+{
+  if (value == NULL)
+    return;
+  keys[*n] = key;
+  values[(*n)++] = value;
+}
+
 static int
 worker_label (worker *w, gsi_store *s, const char *version, char *digest, gsi_error *err)
 {
@@ -241,16 +277,13 @@ worker_label (worker *w, gsi_store *s, const char *version, char *digest, gsi_er
   r = gsi_store_load_image (s, w->candidate, NULL, NULL, &cfg, err);
   if (r == 0)
     {
-#define LABEL(k, v)                                                                                                  \
-  if (v)                                                                                                             \
-    keys[n] = "org.opencontainers.image." k, values[n++] = (v)
-      LABEL ("title", w->im->name);
-      LABEL ("description", w->im->description);
-      LABEL ("version", version);
-      LABEL ("revision", w->b->revision);
-      LABEL ("created", cfg.created);
-      LABEL ("source", w->b->c->source);
-#undef LABEL
+      add_label (keys, values, &n, "org.opencontainers.image.title", w->im->name);
+      add_label (keys, values, &n, "org.opencontainers.image.description", w->im->description);
+      add_label (keys, values, &n, "org.opencontainers.image.version", version);
+      add_label (keys, values, &n, "org.opencontainers.image.revision", w->b->revision);
+      /* The config's own time: a cached rebuild keeps it, so the digest stays the same.  */
+      add_label (keys, values, &n, "org.opencontainers.image.created", cfg.created);
+      add_label (keys, values, &n, "org.opencontainers.image.source", w->b->c->source);
       keys[n] = values[n] = NULL;
       r = gsi_catalog_relabel (s, w->candidate, keys, values, w->candidate, digest, err);
     }
@@ -259,7 +292,7 @@ worker_label (worker *w, gsi_store *s, const char *version, char *digest, gsi_er
 }
 
 static int
-worker_smoke (worker *w, gsi_error *err)
+worker_smoke (worker *w, gsi_buf *out, gsi_error *err)
 {
   cleanup_strvec gsi_strvec v = GSI_STRVEC_INIT;
   int r;
@@ -271,9 +304,12 @@ worker_smoke (worker *w, gsi_error *err)
   gsi_strvec_push (&v, w->candidate);
   for (size_t i = 0; i < w->im->smoke.n; i++)
     gsi_strvec_push (&v, w->im->smoke.v[i]);
-  r = run_gsi (&v, w->log_fd, NULL, err);
+  r = run_gsi (&v, w->log_fd, out, err);
   if (r < 0)
     return -1;
+  /* The log keeps the output too; it is only for reading after a failure, so a short write is fine. */
+  if (out->len)
+    (void) !write (w->log_fd, out->buf, out->len);
   if (r != 0)
     gsi_buf_addf (&w->reason, "smoke test failed: `%s` exited %d (see %s)", w->im->smoke.v[0], r, w->log_path);
   return r;
@@ -332,6 +368,7 @@ static int
 worker_finish (worker *w, gsi_store *s, json_t *res, gsi_error *err)
 {
   cleanup_free char *version = NULL;
+  cleanup_buf gsi_buf smoke = GSI_BUF_INIT;
   char digest[GSI_DIGEST_BUF] = "";
   bool unchanged = false;
   int r = worker_version (w, &version, err);
@@ -339,7 +376,7 @@ worker_finish (worker *w, gsi_store *s, json_t *res, gsi_error *err)
   if (r == 0)
     r = worker_label (w, s, version, digest, err);
   if (r == 0)
-    r = worker_smoke (w, err);
+    r = worker_smoke (w, &smoke, err);
   if (r == 0)
     r = worker_tag (w, s, digest, &unchanged, err);
   if (r != 0)
@@ -352,6 +389,9 @@ worker_finish (worker *w, gsi_store *s, json_t *res, gsi_error *err)
   json_object_set_new (res, "size", json_integer (image_size (s, w->latest)));
   if (version)
     json_object_set_new (res, "version", json_string (version));
+  gsi_buf_rtrim (&smoke, "\n");
+  if (smoke.len)
+    json_object_set_new (res, "smoke_output", json_string (smoke.buf));
   return 0;
 }
 
@@ -488,6 +528,20 @@ job_collect (build_ctx *b, size_t i, int status)
                                                         b->release, b->date));
     }
   job_finish (b, i, st ? st : "failed", crash ? crash : (res ? json_string_value (json_object_get (res, "reason")) : NULL));
+  /* What the smoke test printed is the proof the service is there: show it with the status.  */
+  const char *smoke = res ? json_string_value (json_object_get (res, "smoke_output")) : NULL;
+  if (smoke && *smoke)
+    {
+      gsi_strvec *cmd = &b->c->images[i].smoke;
+      fprintf (stderr, "%s: smoke test `%s%s`:\n", b->c->images[i].name, cmd->v[0], cmd->n > 1 ? " ..." : "");
+      for (const char *l = smoke; *l;)
+        {
+          const char *e = strchr (l, '\n');
+          size_t len = e ? (size_t) (e - l) : strlen (l);
+          fprintf (stderr, "  %.*s\n", (int) len, l);
+          l += len + (e ? 1 : 0);
+        }
+    }
   json_decref (res);
 }
 
@@ -711,7 +765,8 @@ print_build_help (void)
           ":R-YYYYMMDD (UTC date).  A failed image skips its descendants; an image not available for\n"
           "R is reported `not available` and its descendants are skipped.\n\n"
           "Statuses: built, unchanged (same digest as the previous R-latest), failed, skipped,\n"
-          "not available.  Logs of each step are kept in a temp dir printed at the start.\n\n"
+          "not available.  Each image's log is kept in a temp dir ($TMPDIR/gsi-catalog-*, printed at\n"
+          "the start) when anything failed, and removed after a clean run.\n\n"
           "Options:\n"
           "  --catalog FILE   catalog.yaml (default: ./catalog.yaml)\n"
           "  --release R      the release (required)\n"
@@ -822,6 +877,22 @@ prepare (build_ctx *b, gsi_error *err)
   return 0;
 }
 
+/* Logs are for failures: after a clean run the work dir goes.  */
+static void
+remove_workdir (const char *dir)
+{
+  cleanup_dir DIR *d = opendir (dir);
+  struct dirent *e;
+
+  while (d && (e = readdir (d)) != NULL)
+    if (e->d_name[0] != '.')
+      {
+        cleanup_free char *p = xasprintf ("%s/%s", dir, e->d_name);
+        unlink (p);
+      }
+  rmdir (dir);
+}
+
 static void
 build_ctx_clear (build_ctx *b)
 {
@@ -870,9 +941,12 @@ cmd_catalog_build (int argc, char **argv, gsi_error *err)
     }
   if (r == 0 && count_bad (&b) > 0)
     {
-      gsi_error_set (err, 0, "%zu image(s) failed or were skipped after a failure", count_bad (&b));
+      gsi_error_set (err, 0, "%zu image(s) failed or were skipped after a failure (logs in %s)", count_bad (&b),
+                     b.workdir);
       r = 1;
     }
+  else if (r == 0)
+    remove_workdir (b.workdir);
   build_ctx_clear (&b);
   return r;
 }

@@ -3,6 +3,7 @@
 #
 # Its images build on `gsi-test-base:1`, which each test makes first from the host's sh and cat (with
 # their libraries) with FROM scratch + COPY, so smoke tests have something to run.  Builds need root.
+# shellcheck disable=SC2016,SC2154 # '${Version}' is dpkg-query's format; status/output/stderr come from bats
 
 load helpers
 
@@ -138,7 +139,7 @@ print(sorted((e["from"], e["to"]) for e in d["edges"])[:3])' "$output"
   printf 'registry: r.example/x\nreleases:\n  r1: { base: b }\nbases:\n  b: { ref: "x:1" }\nimages:\n  a: { description: d, colour: red }\n' > "$d/catalog.yaml"
   run gsic list --catalog "$d/catalog.yaml"
   assert_status 1
-  assert_equal "gsi: $d/catalog.yaml:7:25: unknown key \`colour\` in an image" "$output"
+  assert_equal "gsi: $d/catalog.yaml:7:24: unknown key \`colour\` in an image" "$output"
   run gsic graph --catalog "$CAT" --release nope
   assert_status 1
   assert_contains "no release \`nope\`" "$output"
@@ -165,6 +166,9 @@ broken-child skipped
 smokefail failed
 newonly not available
 newonly-child skipped" "$output"
+  run report_field "$BATS_TEST_TMPDIR/r.json" broken reason
+  assert_contains "build failed: tests/data/catalog/ContainerFiles/broken:4: step [2/2]" "$output"
+  assert_contains "failed with exit code 7" "$output"
   run report_field "$BATS_TEST_TMPDIR/r.json" broken-child reason
   assert_equal "parent \`broken\` failed" "$output"
   run report_field "$BATS_TEST_TMPDIR/r.json" smokefail reason
@@ -255,4 +259,38 @@ print("created-matches", labels["org.opencontainers.image.created"] == cfg["crea
   assert_equal "root built
 newonly not available
 newonly-child skipped" "$output"
+}
+
+@test "catalog build: a base the store lacks and that has no bootstrap fails before any build" {
+  needs_root
+  local d=$BATS_TEST_TMPDIR/cat
+  cp -r tests/data/catalog "$d"
+  sed -i 's/ref: "gsi-test-base:1"/ref: "gsi-test-base:2"/; s/FROM gsi-test-base:1/FROM gsi-test-base:2/' "$d/catalog.yaml" "$d/ContainerFiles/root"
+  run gsic build --catalog "$d/catalog.yaml" --release r1 root
+  assert_status 1
+  assert_contains "base \`testbase\` (\`gsi-test-base:2\`) is not in the store and has no bootstrap" "$output"
+}
+
+@test "catalog build on Debian: the base is bootstrapped, the version label comes from dpkg, a missing service package fails" {
+  if [ "${GSI_TEST_BOOTSTRAP:-}" != 1 ] && [ "${CI:-}" != true ]; then
+    note "catalog bootstrap test NOT RUN: set GSI_TEST_BOOTSTRAP=1 (CI=true runs it too)"
+    skip "downloads from deb.debian.org; set GSI_TEST_BOOTSTRAP=1"
+  fi
+  if [ "$(id -u)" -ne 0 ]; then
+    skip "gsi catalog build needs root (overlayfs, namespaces)"
+  fi
+  local cat=tests/data/catalog-debian/catalog.yaml want
+  run --separate-stderr gsic build --catalog "$cat" --release 2025.1 --all --keep-going --report "$BATS_TEST_TMPDIR/r.json"
+  assert_status 1
+  assert_contains "base debian-trixie: bootstrapping \`debian:trixie\` (debian trixie)" "$stderr"
+  run report_statuses "$BATS_TEST_TMPDIR/r.json"
+  assert_equal "tool built
+tool-child failed" "$output"
+  run report_field "$BATS_TEST_TMPDIR/r.json" tool-child reason
+  assert_contains "cannot read the version of package \`no-such-package\`" "$output"
+  want=$("$GSI" --root "$STORE" run debian:trixie dpkg-query -W -f='${Version}' base-files)
+  [ -n "$want" ]
+  run "$GSI" --root "$STORE" inspect localhost/gsi-test-debian/tool:2025.1-latest
+  assert_status 0
+  assert_contains "\"org.opencontainers.image.version\":\"$want\"" "$(printf '%s' "$output" | tr -d ' \n')"
 }
