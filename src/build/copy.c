@@ -333,9 +333,196 @@ owner_of (const copy_ctx *c, const struct stat *st, uid_t *uid, gid_t *gid)
     }
 }
 
+/* ---- symbolic --chmod ---------------------------------------------------------------------------- */
+
+#define CHMOD_UMASK 022
+#define CHMOD_STD_BITS (S_ISUID | S_ISGID | 0777) /* what "a" and a bare "=" cover: not the sticky bit */
+
+static int
+chmod_push (gsi_chmod_prog *p, gsi_chmod_step st, const char *text, gsi_error *err)
+{
+  if (p->n == GSI_CHMOD_MAX_STEPS)
+    return gsi_error_set (err, 0, "invalid chmod parameter: `%s`: too many clauses", text);
+  p->steps[p->n++] = st;
+  return 0;
+}
+
+/* +, - or = of perm for who; without who the umask limits what is set or cleared, except that a
+ * bare "=" still clears everything first.  */
+static int
+chmod_push_perm (gsi_chmod_prog *p, char op, mode_t who, mode_t perm, const char *text, gsi_error *err)
+{
+  mode_t scope = who ? who : (mode_t) (~CHMOD_UMASK & 07777);
+
+  if (op == '=')
+    {
+      gsi_chmod_step clr = { .op = '-', .bits = who ? who : CHMOD_STD_BITS };
+      if (chmod_push (p, clr, text, err) < 0)
+        return -1;
+      op = '+';
+    }
+  gsi_chmod_step st = { .op = op, .bits = scope & perm };
+  return chmod_push (p, st, text, err);
+}
+
+/* "g=u", "o+g", "u-o": the classes in who take (=), gain (+) or lose (-) the bits class src has.  */
+static int
+chmod_push_copy (gsi_chmod_prog *p, char op, mode_t who, char src, const char *text, gsi_error *err)
+{
+  gsi_chmod_step st = { .op = src, .clear = op != '+', .set = op != '-' };
+
+  if (who)
+    {
+      st.to = (who & S_IRUSR ? 1 : 0) | (who & S_IRGRP ? 2 : 0) | (who & S_IROTH ? 4 : 0);
+      st.bits = 07777;
+    }
+  else
+    {
+      st.to = 7;
+      st.bits = ~CHMOD_UMASK & 07777;
+    }
+  return chmod_push (p, st, text, err);
+}
+
+static mode_t
+chmod_who (char c)
+{
+  switch (c)
+    {
+    case 'u':
+      return S_ISUID | S_IRWXU;
+    case 'g':
+      return S_ISGID | S_IRWXG;
+    case 'o':
+      return S_IRWXO;
+    case 'a':
+      return CHMOD_STD_BITS;
+    default:
+      return 0;
+    }
+}
+
+/* One operator and what follows it up to the next operator, ',' or the end; *q is past the
+ * operator.  Permission letters gather until a class letter (a copy) or the end flushes them.  */
+static int
+chmod_parse_op (gsi_chmod_prog *p, char op, mode_t who, const char **q, const char *text, gsi_error *err)
+{
+  mode_t perm = 0;
+  mode_t permx = 0;
+  bool eq_done = false;
+  gsi_chmod_step x = { .op = 'X' };
+
+  who &= ~(mode_t) S_ISVTX;
+  for (;; (*q)++)
+    {
+      char c = **q;
+      if (c == 'r' || c == 'w' || c == 'x')
+        perm |= c == 'r' ? 0444 : c == 'w' ? 0222 : 0111;
+      else if (c == 'X')
+        permx = op == '+' ? 0111 : 0;
+      else if (c == 's' || c == 't')
+        {
+          /* Set-id and sticky bits mean nothing for "o" alone.  */
+          if (who != 0 && (who & ~(mode_t) S_IRWXO) == 0)
+            continue;
+          perm |= c == 's' ? S_ISUID | S_ISGID : S_ISVTX;
+          who |= c == 't' ? S_ISVTX : 0;
+        }
+      else if (c == 'u' || c == 'g' || c == 'o')
+        {
+          if (perm && chmod_push_perm (p, op, who, perm, text, err) < 0)
+            return -1;
+          perm = 0;
+          eq_done = eq_done || op == '=';
+          x.bits = (who ? who : (mode_t) (~CHMOD_UMASK & 07777)) & permx;
+          if (permx && chmod_push (p, x, text, err) < 0)
+            return -1;
+          permx = 0;
+          if (chmod_push_copy (p, op, who, c, text, err) < 0)
+            return -1;
+        }
+      else
+        break;
+    }
+  if ((perm || (op == '=' && !eq_done)) && chmod_push_perm (p, op, who, perm, text, err) < 0)
+    return -1;
+  x.bits = (who ? who : (mode_t) (~CHMOD_UMASK & 07777)) & permx;
+  return permx && chmod_push (p, x, text, err) < 0 ? -1 : 0;
+}
+
+int
+gsi_chmod_parse (const char *text, gsi_chmod_prog *prog, gsi_error *err)
+{
+  const char *q = text;
+
+  prog->n = 0;
+  for (;;)
+    {
+      mode_t who = 0;
+      for (; *q && chmod_who (*q); q++)
+        who |= chmod_who (*q);
+      if (*q != '+' && *q != '-' && *q != '=')
+        return gsi_error_set (err, 0, "invalid chmod parameter: `%s`: invalid syntax", text);
+      while (*q == '+' || *q == '-' || *q == '=')
+        {
+          char op = *q++;
+          if (chmod_parse_op (prog, op, who, &q, text, err) < 0)
+            return -1;
+        }
+      if (*q == '\0')
+        return 0;
+      if (*q != ',' || q[1] == '\0')
+        return gsi_error_set (err, 0, "invalid chmod parameter: `%s`: invalid syntax", text);
+      q++;
+    }
+}
+
+static mode_t
+chmod_copy (const gsi_chmod_step *st, mode_t cur)
+{
+  int shift = st->op == 'u' ? 6 : st->op == 'g' ? 3 : 0;
+  mode_t value = (cur >> shift) & 07;
+  mode_t clr = st->set ? 07 : value;
+
+  for (int k = 0; k < 3; k++)
+    {
+      if (!(st->to & (1 << k)))
+        continue;
+      int to_shift = 6 - 3 * k;
+      if (st->clear)
+        cur &= ~((clr << to_shift) & st->bits);
+      if (st->set)
+        cur |= (value << to_shift) & st->bits;
+    }
+  return cur;
+}
+
+mode_t
+gsi_chmod_apply (const gsi_chmod_prog *prog, mode_t st_mode)
+{
+  mode_t old = st_mode & 07777;
+  mode_t cur = old;
+
+  for (size_t i = 0; i < prog->n; i++)
+    {
+      const gsi_chmod_step *st = &prog->steps[i];
+      if (st->op == '+')
+        cur |= st->bits;
+      else if (st->op == '-')
+        cur &= ~st->bits;
+      else if (st->op == 'X')
+        cur |= (old & 0111) || S_ISDIR (st_mode) ? st->bits : 0;
+      else
+        cur = chmod_copy (st, cur);
+    }
+  return cur & 07777;
+}
+
 static mode_t
 mode_of (const copy_ctx *c, const struct stat *st)
 {
+  if (c->s->chmod_prog)
+    return gsi_chmod_apply (c->s->chmod_prog, st->st_mode);
   return c->s->chmod ? c->s->mode : (st->st_mode & 07777);
 }
 

@@ -1449,6 +1449,8 @@ typedef struct copy_setup
   cf_ignore *exclude;
   bool chmod;
   mode_t mode;
+  bool symbolic;           /* --chmod was symbolic: prog below, not mode */
+  gsi_chmod_prog prog;
   bool unpack;
 } copy_setup;
 
@@ -1483,20 +1485,26 @@ copy_dest (const gsi_image_config *cfg, const char *dest, bool *is_dir)
   return abs_target (cfg, n ? dest : ".");
 }
 
+/* BuildKit takes --chmod as octal when it starts with a digit (a bad one, "0888", is an octal
+ * error), else as a symbolic mode.  */
 static int
-parse_chmod (const char *s, mode_t *mode, gsi_error *err)
+parse_chmod (const char *s, copy_setup *cs, gsi_error *err)
 {
   char *end = NULL;
   unsigned long v;
 
+  if (*s < '0' || *s > '9')
+    {
+      cs->symbolic = true;
+      return gsi_chmod_parse (s, &cs->prog, err);
+    }
   errno = 0;
   v = strtoul (s, &end, 8);
-  if (errno || end == s || *end)
-    return gsi_error_set (err, 0, "--chmod `%s`: only octal modes are supported", s);
-  if (v > 07777)
+  if (errno || end == s || *end || v > 07777)
     return gsi_error_set (err, 0, "invalid chmod parameter: `%s`: it should be octal string and between 0 and 07777",
                           s);
-  *mode = (mode_t) v;
+  cs->mode = (mode_t) v;
+  cs->chmod = true;
   return 0;
 }
 
@@ -1580,12 +1588,8 @@ copy_prepare (step_ctx *c, copy_setup *cs, gsi_error *err)
   cs->src_fd = -1;
   cs->dest = copy_dest (&c->s->cfg, cp->dest, &cs->dest_is_dir);
   cs->unpack = c->x->kind == CF_CMD_ADD && (!cp->unpack_set || cp->unpack);
-  if (cp->chmod && *cp->chmod)
-    {
-      if (parse_chmod (cp->chmod, &cs->mode, err) < 0)
-        return -1;
-      cs->chmod = true;
-    }
+  if (cp->chmod && *cp->chmod && parse_chmod (cp->chmod, cs, err) < 0)
+    return -1;
   if (copy_sources (c, cs, err) < 0 || write_heredocs (b, cp, cs, err) < 0 || exclude_matcher (cp, cs, err) < 0)
     return -1;
   if (cp->from && *cp->from)
@@ -1621,6 +1625,7 @@ fill_spec (const copy_setup *cs, const step_ctx *c, gsi_copy_spec *s, size_t tot
   s->keep_owner = cs->from != NULL;
   s->chmod = cs->chmod;
   s->mode = cs->mode;
+  s->chmod_prog = cs->symbolic ? &cs->prog : NULL;
   s->parents = c->x->u.copy.parents;
 }
 
@@ -1981,7 +1986,8 @@ execute_workdir (step_ctx *c, layer_out *l, bool *changed, gsi_error *err)
   *changed = ret == 0 && !dir_is_empty (upper);
   if (*changed)
     ret = commit_upper (c->b, upper, l, err);
-  remove_tree (r.rundir);
+  if (r.rundir)
+    remove_tree (r.rundir);
   run_setup_clear (&r);
   return ret;
 }

@@ -486,3 +486,39 @@ blob_count ()
   [[ "$output" != *scratch* ]]
   run -0 check_in tmpfs 'test ! -e /scratch/f && grep -q lo: /netdev && test "$(grep -c : /netdev)" = 1'
 }
+
+@test "build: WORKDIR makes its directory, owned by USER, in a layer only when it is new" {
+  base_image
+  printf 'FROM base\nUSER app\nWORKDIR /srv/data\nWORKDIR /home/app\nUSER root\nWORKDIR /\nWORKDIR /made/by/root\nRUN pwd > /pwd\n' > "$CTX/Containerfile"
+  run -0 gsib -t wd "$CTX"
+  first=$(printf '%s\n' "$output" | tail -n 1)
+  run -0 check_in wd 'test "$(stat -c %u:%g:%a /srv /srv/data)" = "$(printf "1000:1001:755\n1000:1001:755")" && test "$(stat -c %u:%g /made/by/root)" = 0:0 && test "$(cat /pwd)" = /made/by/root'
+  # Two new directories, two layers; the existing /home/app and / add empty-layer history entries.
+  run -0 config_json wd
+  run -0 python3 -c 'import json,sys; h=json.load(sys.stdin)["history"]; print([(e["created_by"], e.get("empty_layer", False)) for e in h if e["created_by"].startswith("WORKDIR")])' <<< "$output"
+  assert_equal "[('WORKDIR /srv/data', False), ('WORKDIR /home/app', True), ('WORKDIR /', True), ('WORKDIR /made/by/root', False)]" "$output"
+  assert_equal "4" "$(layer_blobs wd | wc -l)"
+  run -0 tar tvzf "$(layer_blobs wd | sed -n 2p)"
+  assert_contains "1000/1001" "$output"
+  assert_contains "srv/data/" "$output"
+  run -0 gsib -t wd "$CTX"
+  assert_contains "(8 steps, 7 from cache)" "$output"
+  assert_equal "$first" "$(printf '%s\n' "$output" | tail -n 1)"
+}
+
+@test "build: COPY and ADD --chmod with a symbolic mode change each entry from its own mode" {
+  base_image
+  mkdir -p "$CTX/t/sub"
+  echo p > "$CTX/t/plain"
+  printf '#!/bin/sh\n' > "$CTX/t/tool"
+  chmod 0600 "$CTX/t/plain"
+  chmod 0700 "$CTX/t/tool" "$CTX/t/sub" "$CTX/t"
+  printf 'FROM base\nCOPY --chmod=go+rX t /t/\nCOPY --chmod=u+x,go-rwx t/plain /p2\nADD --chmod=a=r t/tool /t3\nCOPY --chmod=g=u-w t/tool /t4\n' > "$CTX/Containerfile"
+  run -0 gsib -t symchmod "$CTX"
+  run -0 check_in symchmod 'test "$(stat -c %a /t /t/sub /t/plain /t/tool /p2 /t3 /t4)" = "$(printf "755\n755\n644\n755\n700\n444\n750")"'
+  run -0 config_json symchmod
+  assert_contains '"created_by":"COPY --chmod=go+rX t /t/"' "$output"
+  printf 'FROM base\nCOPY --chmod=u+z t/plain /bad\n' > "$CTX/Containerfile"
+  run -1 gsib "$CTX"
+  assert_contains "u+z" "$output"
+}

@@ -63,7 +63,10 @@ EOF
 
 setup_file ()
 {
-  require_trixie
+  # bats 1.8 cannot skip from setup_file: without the base image, setup skips or fails each test.
+  if [ -z "${GSI_TRIXIE_STORE:-}" ] || [ "${GSI_TRIXIE_STATUS:-1}" -ne 0 ]; then
+    return 0
+  fi
   export FSTORE=$BATS_FILE_TMPDIR/store FCTX=$BATS_FILE_TMPDIR/ctx
   copy_trixie_store "$FSTORE"
   write_context "$FCTX"
@@ -110,7 +113,9 @@ json_get ()
   assert_contains "[11/12] WORKDIR /srv/app" "$output"
   # stage 1 really ran apt's packages
   assert_contains "Hello, world!" "$output"
-  [[ "$(grep '^built ' <<<"$output")" =~ ^built\ sha256:[0-9a-f]{64}\ \(12\ steps,\ 0\ from\ cache\)$ ]]
+  # Only stage 2's ARG comes from the cache: stage 1's same ARG on the same base made it.
+  [[ "$(grep '^built ' <<<"$output")" =~ ^built\ sha256:[0-9a-f]{64}\ \(12\ steps,\ 1\ from\ cache\)$ ]]
+  [[ "$output" != *"using cache"* ]]
   # stdout ends with the digest alone
   [[ "$(tail -n 1 <<<"$output")" =~ ^sha256:[0-9a-f]{64}$ ]]
 }

@@ -24,8 +24,9 @@ setup_suite ()
   export GSI_TRIXIE_OUT=$BATS_RUN_TMPDIR/trixie-bootstrap.out
   export GSI_TRIXIE_ERR=$BATS_RUN_TMPDIR/trixie-bootstrap.err
   # The fixed epoch makes the image's created time and file mtimes checkable (images.bats).
+  # bats runs this under set -e: the status is caught, not fatal.
+  local status=0
   "$gsi" --root "$GSI_TRIXIE_STORE" bootstrap debian trixie --variant minbase --source-date-epoch 1700000000 \
-    -t debian:trixie >"$GSI_TRIXIE_OUT" 2>"$GSI_TRIXIE_ERR"
-  export GSI_TRIXIE_STATUS=$?
-  return 0
+    -t debian:trixie >"$GSI_TRIXIE_OUT" 2>"$GSI_TRIXIE_ERR" || status=$?
+  export GSI_TRIXIE_STATUS=$status
 }

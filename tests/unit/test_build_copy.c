@@ -233,6 +233,132 @@ test_hash (void **state)
   free (p);
 }
 
+typedef struct chmod_case
+{
+  mode_t from;
+  mode_t want;
+  const char *text;
+} chmod_case;
+
+/* BSD setmode(3) semantics as BuildKit applies them; who-less clauses see a umask of 022.  */
+static void
+test_chmod_symbolic (void **state)
+{
+  static const chmod_case cases[] = {
+    { 0000, 0400, "u+r" },
+    { 0000, 0100, "u+x" },
+    { 0000, 0000, "u+X" },
+    { 0001, 0101, "u+X" },
+    { S_IFDIR | 0000, 0100, "u+X" },
+    { 0000, 04000, "u+s" },
+    { 0100, 0110, "g+X" },
+    { 0000, 02000, "g+s" },
+    { 0000, 0000, "o+s" },
+    { 0777, 0377, "u-r" },
+    { 0777, 0777, "u-X" },
+    { 04777, 0777, "u-s" },
+    { 0000, 0600, "u=rw" },
+    { 0777, 0677, "u=rw" },
+    { 0777, 0077, "u=" },
+    { 0042, 0442, "u=g" },
+    { 0742, 0442, "u=g" },
+    { 0722, 0022, "u=g-w" },
+    { 0772, 0572, "u=g-w" },
+    { 0021, 0121, "u+o" },
+    { 0021, 0321, "u+go" },
+    { 0000, 0764, "a=r,ug=rw,u+x" },
+    { 0777, 0764, "a=r,ug=rw,u+x" },
+    { 0000, 01624, "o+r,g+w,a+t,g-s,u+og" },
+    { 02100, 01724, "o+r,g+w,a+t,g-s,u+og" },
+    { S_IFDIR | 06000, 05624, "o+r,g+w,a+t,g-s,u+og" },
+    { 0777, 0755, "go-w" },
+    { 0000, 0755, "u=rwx,go=rx" },
+    { 0000, 0755, "u=rwx,go=u-w" },
+    { 0777, 0700, "go=" },
+    { 0770, 0755, "go=u-w" },
+    { 0670, 0644, "go=u-w" },
+    { 0370, 0311, "go=u-w" },
+    /* Without u/g/o/a the umask (022) limits the bits.  */
+    { 0000, 0200, "+w" },
+    { 0000, 0111, "+x" },
+    { 0777, 0577, "-w" },
+    { 0777, 0000, "=" },
+    { 0777, 0644, "=rw" },
+    /* X: only with +, from the entry's own mode before the change.  */
+    { S_IFDIR | 0700, 0755, "a+rX" },
+    { 0600, 0644, "a+rX" },
+    { 0744, 0755, "a+rX" },
+    { 0666, 0644, "=rw,+X" },
+    { 0700, 0755, "=rw,+X" },
+    { 0766, 0755, "=rw,+X" },
+    { S_IFDIR | 0700, 0444, "a=rX" },
+    { S_IFDIR | 0700, 0555, "a=r,a+X" },
+  };
+  gsi_error err = GSI_ERROR_INIT;
+  gsi_chmod_prog p;
+
+  (void) state;
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+    {
+      if (gsi_chmod_parse (cases[i].text, &p, &err) < 0)
+        fail_msg ("parse `%s`: %s", cases[i].text, err.msg);
+      mode_t got = gsi_chmod_apply (&p, cases[i].from);
+      if (got != cases[i].want)
+        fail_msg ("`%s` on %04o: got %04o, want %04o", cases[i].text, (unsigned) cases[i].from, (unsigned) got,
+                  (unsigned) cases[i].want);
+    }
+}
+
+static void
+test_chmod_symbolic_errors (void **state)
+{
+  static const char *const bad[] = { "", ",", "q+r", "u", "go", "u+r,", "u+r,,g+w", "u+z", "u+r g+w", "+r-z" };
+  gsi_chmod_prog p;
+
+  (void) state;
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    {
+      gsi_error err = GSI_ERROR_INIT;
+      if (gsi_chmod_parse (bad[i], &p, &err) == 0)
+        fail_msg ("`%s` parsed", bad[i]);
+      assert_non_null (strstr (err.msg, "invalid chmod parameter"));
+      gsi_error_clear (&err);
+    }
+}
+
+/* Each copied entry gets the change relative to its own mode; directories count for X.  */
+static void
+test_chmod_symbolic_copy (void **state)
+{
+  fixture *f = *state;
+  gsi_error err = GSI_ERROR_INIT;
+  gsi_chmod_prog p;
+  struct stat st;
+  char *x = NULL;
+
+  put (f->ctx, "t/plain", "p");
+  put (f->ctx, "t/tool", "#!/bin/sh\n");
+  x = xasprintf ("%s/t/tool", f->ctx);
+  assert_int_equal (chmod (x, 0700), 0);
+  free (x);
+  x = xasprintf ("%s/t/plain", f->ctx);
+  assert_int_equal (chmod (x, 0600), 0);
+  free (x);
+  x = xasprintf ("%s/t", f->ctx);
+  assert_int_equal (chmod (x, 0700), 0);
+  free (x);
+  assert_int_equal (gsi_chmod_parse ("go+rX", &p, &err), 0);
+  gsi_copy_spec o = { .chmod_prog = &p };
+  const char *src[] = { "t" };
+  assert_int_equal (do_copy (f, src, 1, "/out/", &o, &err), 0);
+  assert_int_equal (fstatat (f->dst_fd, "out/plain", &st, 0), 0);
+  assert_int_equal (st.st_mode & 07777, 0644);
+  assert_int_equal (fstatat (f->dst_fd, "out/tool", &st, 0), 0);
+  assert_int_equal (st.st_mode & 07777, 0755);
+  assert_int_equal (fstatat (f->dst_fd, "out", &st, 0), 0);
+  assert_int_equal (st.st_mode & 07777, 0755);
+}
+
 int
 main (void)
 {
@@ -241,6 +367,9 @@ main (void)
     cmocka_unit_test_setup_teardown (test_symlinks, setup, teardown),
     cmocka_unit_test_setup_teardown (test_owner_mode_links, setup, teardown),
     cmocka_unit_test_setup_teardown (test_hash, setup, teardown),
+    cmocka_unit_test (test_chmod_symbolic),
+    cmocka_unit_test (test_chmod_symbolic_errors),
+    cmocka_unit_test_setup_teardown (test_chmod_symbolic_copy, setup, teardown),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }
