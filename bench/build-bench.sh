@@ -168,6 +168,7 @@ COPY app.sh /usr/local/bin/app
 COPY conf/ /etc/app/
 ENTRYPOINT ["/usr/local/bin/app"]
 EOF
+# shellcheck disable=SC2016 # $v and $(cat ...) are for the image's shell, not this one
 printf '#!/bin/sh\nexec jq -n --arg v "$(cat /etc/app/version)" '"'"'{version: $v}'"'"'\n' >"$app/app.sh"
 chmod 755 "$app/app.sh"
 echo 1 >"$app/conf/version"
@@ -193,12 +194,12 @@ declare -A res
 add () { res[$1]="${res[$1]:-} $2"; echo "  $1 $2" >&2; }
 stat_of () # KEY min|median
 {
-  echo "${res[$1]:-}" | tr ' ' '\n' | grep . | sort -g | awk -v w="$2" '
-    { v[NR] = $1 }
+  echo "${res[$1]:-}" | tr ' ' '\n' | sort -g | awk -v w="$2" '
+    NF { v[++n] = $1 }
     END {
-      if (NR == 0) { print "-"; exit }
+      if (n == 0) { print "-"; exit }
       if (w == "min") { printf "%.3f", v[1]; exit }
-      if (NR % 2) printf "%.3f", v[(NR + 1) / 2]; else printf "%.3f", (v[NR / 2] + v[NR / 2 + 1]) / 2
+      if (n % 2) printf "%.3f", v[(n + 1) / 2]; else printf "%.3f", (v[n / 2] + v[n / 2 + 1]) / 2
     }'
 }
 
@@ -266,7 +267,7 @@ gsi_big ()
   tpid=$!
   rss_main_kb=0
   while kill -0 "$tpid" 2>/dev/null; do
-    [ -n "$gpid" ] || gpid=$(ps -o pid= --ppid "$tpid" | tr -d ' ' | head -n 1)
+    [ -n "$gpid" ] || gpid=$(ps -o pid= --ppid "$tpid" | tr -d ' ' | head -n 1 || true)
     if [ -n "$gpid" ]; then
       local hwm
       hwm=$(awk '/^VmHWM:/ { print $2 }' "/proc/$gpid/status" 2>/dev/null || true)
@@ -316,7 +317,7 @@ for i in $(seq "$big_runs"); do
   add big.commit.bah "$commit"
   # buildah keeps layers uncompressed in its storage; the push to an OCI layout is where they are
   # gzip-compressed, so commit + push is its "compressed, ready to push" time.
-  timed bah "$tmp/b-big" push -q localhost/bench/big:latest "oci:$tmp/b-big/oci:bench"
+  timed bah "$tmp/b-big" push -q localhost/bench/app:latest "oci:$tmp/b-big/oci:bench"
   add big.push.bah "$elapsed"
   add big.ready.bah "$(awk -v a="$commit" -v b="$elapsed" 'BEGIN { printf "%.3f", a + b }')"
   rm_bah "$tmp/b-big"
@@ -344,19 +345,19 @@ row () # LABEL KEY_GSI KEY_BAH TARGET_TEXT OP LIMIT
   bmin=$(stat_of "$3" min) bmed=$(stat_of "$3" median)
   r=$(ratio "$gmed" "$bmed")
   [ -z "$5" ] || v=$(verdict "$r" "$5" "$6")
-  printf '| %-44s | %8s | %8s | %8s | %8s | %7s | %-16s %4s |\n' "$1" "$gmin" "$gmed" "$bmin" "$bmed" "$r" "$4" "$v"
+  printf '| %-44s | %8s | %8s | %8s | %8s | %7s | %-17s %4s |\n' "$1" "$gmin" "$gmed" "$bmin" "$bmed" "$r" "$4" "$v"
 }
 
 n () { echo "${res[$1]:-}" | wc -w; }
 
 echo
-echo "gsi $("$gsi" --version 2>/dev/null | head -n 1) ($build, release) vs $(buildah --version)"
+echo "$("$gsi" --version 2>/dev/null | head -n 1) ($build, release) vs $(buildah --version)"
 echo "buildah: build --layers --isolation chroot --storage-driver overlay, own --root/--runroot"
 echo "$(nproc) CPUs, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo); load average start: $load_start, end: $load_end"
 echo "times in seconds (min / median of N runs); ratio = gsi median / buildah median"
 echo
-printf '| %-44s | %8s | %8s | %8s | %8s | %7s | %-21s |\n' measurement "gsi min" "gsi med" "bah min" "bah med" ratio target
-printf '|%s|%s|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..46})" "----------" "----------" "----------" "----------" "---------" "-----------------------"
+printf '| %-44s | %8s | %8s | %8s | %8s | %7s | %-22s |\n' measurement "gsi min" "gsi med" "bah min" "bah med" ratio target
+printf '|%s|%s|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..46})" "----------" "----------" "----------" "----------" "---------" "------------------------"
 row "1. cold apt build (network-bound), N=$(n cold.gsi)" cold.gsi cold.bah "ratio <= 1" "<=" 1
 row "2. unchanged rebuild, N=$(n rebuild.gsi)" rebuild.gsi rebuild.bah "ratio <= 0.2 (5x)" "<=" 0.2
 row "3. rebuild after a COPY change, N=$(n copy.gsi)" copy.gsi copy.bah "-" "" ""
@@ -370,6 +371,7 @@ row "   gsi --compression zstd: commit" big.commit.gsiz big.commit.bah "-" "" ""
 echo
 rss_med=$(stat_of big.rss_time.gsi median)
 printf '| %-44s | %8s | %8s | %-21s |\n' "gsi peak RSS, MB (1 GiB build, gzip)" "min" "median" target
+printf '|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..46})" "----------" "----------" "-----------------------"
 printf '| %-44s | %8s | %8s | %-16s %4s |\n' "/usr/bin/time -v (gsi + its largest child)" \
   "$(stat_of big.rss_time.gsi min)" "$rss_med" "< 100 MB" "$(verdict "$rss_med" "<" 100)"
 printf '| %-44s | %8s | %8s | %-21s |\n' "VmHWM of the gsi process itself" \
