@@ -238,8 +238,8 @@ worker_version (worker *w, char **version, gsi_error *err)
     }
   gsi_argv (&v, "run");
   gsi_strvec_push (&v, "--network=none");
+  gsi_strvec_push (&v, "--entrypoint=dpkg-query");
   gsi_strvec_push (&v, w->candidate);
-  gsi_strvec_push (&v, "dpkg-query");
   gsi_strvec_push (&v, "-W");
   gsi_strvec_push (&v, "-f=${Version}");
   gsi_strvec_push (&v, w->im->service_package);
@@ -301,6 +301,8 @@ worker_smoke (worker *w, gsi_buf *out, gsi_error *err)
     return 0;
   gsi_argv (&v, "run");
   gsi_strvec_push (&v, "--network=none");
+  /* smoke is a whole argv: the image's Entrypoint must not come in front of it.  */
+  gsi_strvec_push (&v, "--entrypoint=");
   gsi_strvec_push (&v, w->candidate);
   for (size_t i = 0; i < w->im->smoke.n; i++)
     gsi_strvec_push (&v, w->im->smoke.v[i]);

@@ -42,6 +42,8 @@ print_run_help (void)
           "                            from gsi's environment, and is dropped when that is unset\n"
           "  -w, --workdir DIR         working directory (absolute; created when missing)\n"
           "  -i, --interactive         connect stdin (default: /dev/null)\n"
+          "      --entrypoint CMD      run CMD instead of the image's Entrypoint, and do not use its\n"
+          "                            Cmd; --entrypoint= (empty) runs COMMAND alone\n"
           "      --rm                  accepted for docker compatibility; always the case\n\n"
           "stdout and stderr are passed through.  The exit status is the command's (128+N when\n"
           "killed by signal N), or 125 when the sandbox could not be set up, 126 when the command\n"
@@ -52,6 +54,7 @@ typedef struct run_args
 {
   const char *user;
   const char *workdir;
+  const char *entrypoint; /* NULL: the image's; "": none */
   gsi_sandbox_network network;
   gsi_strvec env;
   bool interactive;
@@ -90,6 +93,7 @@ enum
 {
   OPT_NETWORK = 256,
   OPT_RM,
+  OPT_ENTRYPOINT,
 };
 
 static int
@@ -116,6 +120,9 @@ parse_run_option (run_args *a, int c, const char *cmd, gsi_error *err)
       return 0;
     case OPT_RM:
       return 0;
+    case OPT_ENTRYPOINT:
+      a->entrypoint = optarg;
+      return 0;
     case OPT_NETWORK:
       if (strcmp (optarg, "host") == 0)
         a->network = GSI_SANDBOX_NET_HOST;
@@ -136,6 +143,7 @@ parse_run_args (run_args *a, int argc, char **argv, gsi_error *err)
     { "user", required_argument, NULL, 'u' },          { "env", required_argument, NULL, 'e' },
     { "workdir", required_argument, NULL, 'w' },       { "interactive", no_argument, NULL, 'i' },
     { "network", required_argument, NULL, OPT_NETWORK }, { "rm", no_argument, NULL, OPT_RM },
+    { "entrypoint", required_argument, NULL, OPT_ENTRYPOINT },
     { "help", no_argument, NULL, 'h' },                { NULL, 0, NULL, 0 },
   };
   int c;
@@ -222,12 +230,16 @@ unpack_image (gsi_store *s, const gsi_manifest *m, const gsi_image_config *cfg, 
 static void
 build_argv (const run_args *a, const gsi_image_config *cfg, gsi_strvec *out)
 {
-  for (size_t i = 0; i < cfg->entrypoint.n; i++)
-    gsi_strvec_push (out, cfg->entrypoint.v[i]);
+  /* As docker: --entrypoint replaces the image's Entrypoint and drops its Cmd.  */
+  if (a->entrypoint == NULL)
+    for (size_t i = 0; i < cfg->entrypoint.n; i++)
+      gsi_strvec_push (out, cfg->entrypoint.v[i]);
+  else if (a->entrypoint[0])
+    gsi_strvec_push (out, a->entrypoint);
   if (a->n_cmd > 0)
     for (int i = 0; i < a->n_cmd; i++)
       gsi_strvec_push (out, a->cmd[i]);
-  else
+  else if (a->entrypoint == NULL)
     for (size_t i = 0; i < cfg->cmd.n; i++)
       gsi_strvec_push (out, cfg->cmd.v[i]);
 }
@@ -351,7 +363,7 @@ run_image (gsi_store *s, const run_args *a, gsi_error *err)
 int
 cmd_run (int argc, char **argv, gsi_error *err)
 {
-  run_args a = { NULL, NULL, GSI_SANDBOX_NET_HOST, GSI_STRVEC_INIT, false, false, NULL, NULL, 0 };
+  run_args a = { .network = GSI_SANDBOX_NET_HOST, .env = GSI_STRVEC_INIT };
   cleanup_store gsi_store *store = NULL;
   int r;
 

@@ -570,3 +570,21 @@ PY
     [ "$t" -le 1700000000 ]
   done
 }
+
+@test "run --entrypoint replaces the image's Entrypoint and Cmd; --entrypoint= runs COMMAND alone" {
+  needs_root
+  local d=$BATS_TEST_TMPDIR/ep
+  mkdir -p "$d/rootfs"
+  tar -C "$d/rootfs" -xf "$ROOTFS_TAR"
+  printf 'FROM scratch\nCOPY rootfs/ /\nENTRYPOINT ["/bin/sh", "-c", "echo from-entrypoint"]\nCMD ["ignored"]\n' \
+    > "$d/Containerfile"
+  run g build -q -t ep "$d"
+  assert_status 0
+  run g run ep
+  assert_status 0
+  assert_equal "from-entrypoint" "$output"
+  run g run --entrypoint= ep /bin/sh -c 'echo alone'
+  assert_equal "alone" "$output"
+  run g run --entrypoint /bin/sh ep -c 'echo replaced'
+  assert_equal "replaced" "$output"
+}
