@@ -1,6 +1,7 @@
 /* BuildKit's Node.Dump format, the form its parser test data is written in, and Go's
  * strconv.Quote, which that format quotes every string with.  */
 #include "containerfile/ast.h"
+#include "util/unicode.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -211,32 +212,9 @@ go_is_print (int32_t r)
 static int32_t
 decode_rune (const unsigned char *p, size_t n, size_t *width)
 {
-  size_t need;
-  int32_t r, min;
-
-  *width = 1;
-  if (p[0] < 0x80)
-    return p[0];
-  if (p[0] >= 0xC2 && p[0] <= 0xDF)
-    need = 2, r = p[0] & 0x1F, min = 0x80;
-  else if (p[0] >= 0xE0 && p[0] <= 0xEF)
-    need = 3, r = p[0] & 0x0F, min = 0x800;
-  else if (p[0] >= 0xF0 && p[0] <= 0xF4)
-    need = 4, r = p[0] & 0x07, min = 0x10000;
-  else
-    return RUNE_ERROR;
-  if (n < need)
-    return RUNE_ERROR;
-  for (size_t i = 1; i < need; i++)
-    {
-      if ((p[i] & 0xC0) != 0x80)
-        return RUNE_ERROR;
-      r = (r << 6) | (p[i] & 0x3F);
-    }
-  if (r < min || r > 0x10FFFF || (r >= 0xD800 && r <= 0xDFFF))
-    return RUNE_ERROR;
-  *width = need;
-  return r;
+  uint32_t r;
+  *width = gsi_utf8_decode ((const char *) p, n, &r);
+  return (int32_t) r;
 }
 
 /* strconv's appendEscapedRune for a double-quoted string.  */

@@ -10,6 +10,7 @@
  * keep the oddity: a Containerfile must mean the same to gsi as to `docker build`.  We are stricter
  * in one place on purpose: an unknown keyword is an error here, not later.  */
 #include "containerfile/ast.h"
+#include "util/unicode.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -35,33 +36,9 @@
 static int32_t
 decode_rune (const char *s, size_t n, size_t *width)
 {
-  const unsigned char *p = (const unsigned char *) s;
-  size_t need;
-  int32_t r, min;
-
-  *width = 1;
-  if (p[0] < 0x80)
-    return p[0];
-  if (p[0] >= 0xC2 && p[0] <= 0xDF)
-    need = 2, r = p[0] & 0x1F, min = 0x80;
-  else if (p[0] >= 0xE0 && p[0] <= 0xEF)
-    need = 3, r = p[0] & 0x0F, min = 0x800;
-  else if (p[0] >= 0xF0 && p[0] <= 0xF4)
-    need = 4, r = p[0] & 0x07, min = 0x10000;
-  else
-    return RUNE_ERROR;
-  if (n < need)
-    return RUNE_ERROR;
-  for (size_t i = 1; i < need; i++)
-    {
-      if ((p[i] & 0xC0) != 0x80)
-        return RUNE_ERROR;
-      r = (r << 6) | (p[i] & 0x3F);
-    }
-  if (r < min || r > 0x10FFFF || (r >= 0xD800 && r <= 0xDFFF))
-    return RUNE_ERROR;
-  *width = need;
-  return r;
+  uint32_t r;
+  *width = gsi_utf8_decode (s, n, &r);
+  return (int32_t) r;
 }
 
 /* utf8.DecodeLastRune.  */
