@@ -6,7 +6,8 @@
  *   tags: { latest: "{release}-latest", immutable: "{release}-{date}" }
  *   releases: { "2025.1": { suite: trixie, base: debian-trixie, build_args: { RELEASE: "2025.1" } } }
  *   bases: { debian-trixie: { ref: "debian:trixie",
- *                             bootstrap: { distro: debian, suite: trixie, variant: minbase, mirror: URL } } }
+ *                             bootstrap: { distro: debian, suite: trixie, variant: minbase, mirror: URL,
+ *                                          aptopt: ["Acquire::Check-Valid-Until \"false\""] } } }
  *   images: { keystone: { description: "...", service_package: keystone, smoke: [keystone-manage, --version],
  *                         releases: { "2026.1": { available: false, reason: "..." } } } }
  *
@@ -35,6 +36,7 @@ typedef struct gsi_catalog_base
   char *suite;
   char *variant;
   char *mirror;
+  gsi_strvec aptopts;   /* bootstrap aptopt: apt options for the bootstrap, kept in the image */
   int line;
 } gsi_catalog_base;
 

@@ -128,6 +128,25 @@ missing (loader *l, struct fy_node *at, const char *field, const char *what)
   return fail_at (l, at, at, "%s has no `%s`", what, field);
 }
 
+/* A non-empty sequence of non-empty single-line strings.  */
+static int
+get_string_list (loader *l, struct fy_node *v, struct fy_node *k, const char *what, gsi_strvec *out)
+{
+  void *it = NULL;
+  struct fy_node *e;
+
+  if (v == NULL || !fy_node_is_sequence (v) || fy_node_sequence_item_count (v) == 0)
+    return fail_at (l, v, k, "`%s` must be a non-empty list of strings", what);
+  while ((e = fy_node_sequence_iterate (v, &it)) != NULL)
+    {
+      const char *s = fy_node_is_scalar (e) ? fy_node_get_scalar0 (e) : NULL;
+      if (s == NULL || *s == '\0' || strchr (s, '\n'))
+        return fail_at (l, e, k, "`%s` must be a list of non-empty one-line strings", what);
+      gsi_strvec_push (out, s);
+    }
+  return 0;
+}
+
 /* ---- bases ---- */
 
 static int
@@ -143,6 +162,8 @@ bootstrap_field (loader *l, void *obj, const char *key, struct fy_node *k, struc
     return get_string (l, v, k, "variant", &b->variant);
   if (strcmp (key, "mirror") == 0)
     return get_string (l, v, k, "mirror", &b->mirror);
+  if (strcmp (key, "aptopt") == 0)
+    return get_string_list (l, v, k, "aptopt", &b->aptopts);
   return 1;
 }
 
@@ -605,6 +626,7 @@ gsi_catalog_free (gsi_catalog *c)
     {
       gsi_catalog_base *b = &c->bases[i];
       free (b->name), free (b->ref), free (b->distro), free (b->suite), free (b->variant), free (b->mirror);
+      gsi_strvec_clear (&b->aptopts);
     }
   for (size_t i = 0; i < c->n_releases; i++)
     {

@@ -135,6 +135,7 @@ typedef struct boot_args
   const char *include;
   int64_t epoch;
   gsi_strvec tags;
+  gsi_strvec aptopts;
 } boot_args;
 
 static void
@@ -152,6 +153,10 @@ print_bootstrap_help (void)
           "      --mirror URL           the archive (default: " DEFAULT_MIRROR ")\n"
           "      --components LIST      comma-separated archive components (default: main)\n"
           "      --include PKG,...      extra packages to install\n"
+          "      --aptopt OPT           an apt option for the bootstrap, kept in the image's\n"
+          "                             /etc/apt/apt.conf.d/99mmdebstrap (repeatable), e.g.\n"
+          "                             'Acquire::Check-Valid-Until \"false\"' for a mirror whose\n"
+          "                             Release file has expired\n"
           "      --source-date-epoch N  file mtimes are clamped to N and the image's created time\n"
           "                             is N, so the same archive state gives the same image\n"
           "                             (default: $SOURCE_DATE_EPOCH when set, else now)\n\n"
@@ -179,6 +184,11 @@ parse_boot_option (boot_args *a, int c, const char *cmd, gsi_error *err)
       return 0;
     case 'I':
       a->include = optarg;
+      return 0;
+    case 'A':
+      if (*optarg == '\0' || strchr (optarg, '\n'))
+        return cli_usage (err, cmd, "--aptopt wants a one-line apt option, got `%s`", optarg);
+      gsi_strvec_push (&a->aptopts, optarg);
       return 0;
     case 'E':
       if (parse_epoch (optarg, &a->epoch) < 0)
@@ -208,6 +218,7 @@ parse_boot_args (boot_args *a, int argc, char **argv, gsi_error *err)
     { "tag", required_argument, NULL, 't' },        { "variant", required_argument, NULL, 'V' },
     { "mirror", required_argument, NULL, 'M' },     { "components", required_argument, NULL, 'C' },
     { "include", required_argument, NULL, 'I' },    { "source-date-epoch", required_argument, NULL, 'E' },
+    { "aptopt", required_argument, NULL, 'A' },
     { NULL, 0, NULL, 0 },
   };
   int c;
@@ -252,6 +263,8 @@ mmdebstrap_argv (const boot_args *a, const char *out, gsi_strvec *argv)
   gsi_strvec_push (argv, "--format=tar");
   /* A dropped connection to the mirror should cost a retry, not the whole bootstrap.  */
   gsi_strvec_push (argv, "--aptopt=Acquire::Retries \"3\"");
+  for (size_t i = 0; i < a->aptopts.n; i++)
+    gsi_strvec_pushf (argv, "--aptopt=%s", a->aptopts.v[i]);
   gsi_strvec_push (argv, a->suite);
   gsi_strvec_push (argv, out);
   gsi_strvec_push (argv, a->mirror);
@@ -373,6 +386,8 @@ describe (const boot_args *a)
                 a->mirror, a->components);
   if (a->include)
     gsi_buf_addf (&b, " --include %s", a->include);
+  for (size_t i = 0; i < a->aptopts.n; i++)
+    gsi_buf_addf (&b, " --aptopt '%s'", a->aptopts.v[i]);
   return gsi_buf_detach (&b, NULL);
 }
 
@@ -436,7 +451,7 @@ bootstrap (gsi_store *s, const boot_args *a, gsi_descriptor *out, gsi_error *err
 int
 cmd_bootstrap (int argc, char **argv, gsi_error *err)
 {
-  boot_args a = { NULL, "minbase", DEFAULT_MIRROR, "main", NULL, -1, GSI_STRVEC_INIT };
+  boot_args a = { NULL, "minbase", DEFAULT_MIRROR, "main", NULL, -1, GSI_STRVEC_INIT, GSI_STRVEC_INIT };
   cleanup_store gsi_store *store = NULL;
   gsi_descriptor d = GSI_DESCRIPTOR_INIT;
   int r;
@@ -457,5 +472,6 @@ cmd_bootstrap (int argc, char **argv, gsi_error *err)
     printf ("%s\n", d.digest);
   gsi_descriptor_clear (&d);
   gsi_strvec_clear (&a.tags);
+  gsi_strvec_clear (&a.aptopts);
   return r == CLI_USAGE ? CLI_USAGE : (r < 0 ? CLI_FAIL : 0);
 }

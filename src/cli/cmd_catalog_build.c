@@ -6,7 +6,7 @@
  *   1. gsi build -f ContainerFiles/IMAGE -t REGISTRY/IMAGE:RELEASE-candidate --build-arg ... ROOT
  *   2. gsi run --network none CANDIDATE dpkg-query -W -f '${Version}' SERVICE_PACKAGE  (the version)
  *   3. the OCI labels are set in a new config (gsi_catalog_relabel): title, description, version,
- *      revision (git HEAD of the catalog root), created (the config's created time, stable under
+ *      revision (the newest commit that touched the image's inputs, see image_revision), created (the config's created time, stable under
  *      the cache, so an unchanged rebuild gives the same digest) and source
  *   4. gsi run --network none CANDIDATE SMOKE...  (as the image's user)
  *   5. on success the image is tagged RELEASE-latest and RELEASE-DATE; the candidate tag goes.
@@ -53,6 +53,7 @@ typedef struct job
   int64_t size;
   double started, duration;
   gsi_strvec tags;
+  char *revision;     /* the label: see image_revision */
   bool bad;           /* failed, or skipped because of a failure (not because of "not available") */
 } job;
 
@@ -138,15 +139,22 @@ run_gsi (gsi_strvec *v, int log_fd, gsi_buf *out, gsi_error *err)
   return run_cmd ((const char *const *) v->v, log_fd, out, err);
 }
 
+/* The output of `git -C root ARGS...`, trimmed, or NULL when git is missing, fails or prints nothing.  */
 static char *
-git_revision (const char *root)
+git_output (const char *root, const char *const *args)
 {
-  const char *argv[] = { "/usr/bin/git", "-C", root, "rev-parse", "HEAD", NULL };
+  cleanup_strvec gsi_strvec argv = GSI_STRVEC_INIT;
   int null = open ("/dev/null", O_WRONLY | O_CLOEXEC);
   gsi_buf out = GSI_BUF_INIT;
   cleanup_error gsi_error err = GSI_ERROR_INIT;
-  int r = access (argv[0], X_OK) == 0 ? run_cmd (argv, null, &out, &err) : -1;
+  int r;
 
+  gsi_strvec_push (&argv, "/usr/bin/git");
+  gsi_strvec_push (&argv, "-C");
+  gsi_strvec_push (&argv, root);
+  for (; *args; args++)
+    gsi_strvec_push (&argv, *args);
+  r = access (argv.v[0], X_OK) == 0 ? run_cmd ((const char *const *) argv.v, null, &out, &err) : -1;
   close (null);
   gsi_buf_rtrim (&out, "\n");
   if (r != 0 || out.len == 0)
@@ -155,6 +163,42 @@ git_revision (const char *root)
       return NULL;
     }
   return gsi_buf_detach (&out, NULL);
+}
+
+static char *
+git_revision (const char *root)
+{
+  static const char *const args[] = { "rev-parse", "HEAD", NULL };
+  return git_output (root, args);
+}
+
+/* The newest commit that changed what an image is made of: its Containerfile and its ancestors',
+ * their scripts/images/NAME folders, and scripts/images/common, which several images copy.  Using
+ * HEAD instead would give every image a new label, so a new digest, on every commit of the
+ * repository; this way a commit relabels only the images it touches and their descendants.  HEAD
+ * when git knows none of those paths (they are not committed yet).  */
+static char *
+image_revision (build_ctx *b, size_t image)
+{
+  cleanup_strvec gsi_strvec args = GSI_STRVEC_INIT;
+  cleanup_free bool *want = xcalloc (b->d->n, sizeof *want);
+  char *rev;
+
+  want[image] = true;
+  gsi_catalog_dag_close (b->d, want);
+  gsi_strvec_push (&args, "log");
+  gsi_strvec_push (&args, "-1");
+  gsi_strvec_push (&args, "--format=%H");
+  gsi_strvec_push (&args, "--");
+  gsi_strvec_push (&args, "scripts/images/common");
+  for (size_t i = 0; i < b->d->n; i++)
+    if (want[i])
+      {
+        gsi_strvec_pushf (&args, "ContainerFiles/%s", b->c->images[i].name);
+        gsi_strvec_pushf (&args, "scripts/images/%s", b->c->images[i].name);
+      }
+  rev = git_output (b->c->root, (const char *const *) args.v);
+  return rev ? rev : (b->revision ? xstrdup (b->revision) : NULL);
 }
 
 /* ---- the worker: one image ---- */
@@ -280,7 +324,7 @@ worker_label (worker *w, gsi_store *s, const char *version, char *digest, gsi_er
       add_label (keys, values, &n, "org.opencontainers.image.title", w->im->name);
       add_label (keys, values, &n, "org.opencontainers.image.description", w->im->description);
       add_label (keys, values, &n, "org.opencontainers.image.version", version);
-      add_label (keys, values, &n, "org.opencontainers.image.revision", w->b->revision);
+      add_label (keys, values, &n, "org.opencontainers.image.revision", w->b->jobs_v[w->image].revision);
       /* The config's own time: a cached rebuild keeps it, so the digest stays the same.  */
       add_label (keys, values, &n, "org.opencontainers.image.created", cfg.created);
       add_label (keys, values, &n, "org.opencontainers.image.source", w->b->c->source);
@@ -652,6 +696,8 @@ bootstrap_base (build_ctx *b, const gsi_catalog_base *base, gsi_error *err)
     gsi_strvec_pushf (&v, "--variant=%s", base->variant);
   if (base->mirror)
     gsi_strvec_pushf (&v, "--mirror=%s", base->mirror);
+  for (size_t i = 0; i < base->aptopts.n; i++)
+    gsi_strvec_pushf (&v, "--aptopt=%s", base->aptopts.v[i]);
   gsi_strvec_push (&v, "-t");
   gsi_strvec_push (&v, base->ref);
   r = run_gsi (&v, fd, NULL, err);
@@ -762,7 +808,8 @@ print_build_help (void)
           "made first with `gsi bootstrap`.  Each image is built from ContainerFiles/IMAGE with the\n"
           "catalog root as context and the release's build_args, labelled (org.opencontainers.image.\n"
           "title, description, version = the service_package's Debian version in the image, revision =\n"
-          "git HEAD of the catalog root, created, source), smoke-tested with `gsi run` (its `smoke`\n"
+          "the newest git commit that changed its or its ancestors' Containerfile or scripts/images\n"
+          "folder, created, source), smoke-tested with `gsi run` (its `smoke`\n"
           "argv, as the image's user, no network), and only then tagged REGISTRY/IMAGE:R-latest and\n"
           ":R-YYYYMMDD (UTC date).  A failed image skips its descendants; an image not available for\n"
           "R is reported `not available` and its descendants are skipped.\n\n"
@@ -872,6 +919,9 @@ prepare (build_ctx *b, gsi_error *err)
   gmtime_r (&t, &tm);
   strftime (b->date, sizeof b->date, "%Y%m%d", &tm);
   b->revision = git_revision (b->c->root);
+  for (size_t i = 0; i < b->d->n; i++)
+    if (b->jobs_v[i].state == JOB_PENDING)
+      b->jobs_v[i].revision = image_revision (b, i);
   b->workdir = xasprintf ("%s/gsi-catalog-XXXXXX", tmp && *tmp ? tmp : "/tmp");
   if (mkdtemp (b->workdir) == NULL)
     return gsi_error_set (err, errno, "mkdtemp `%s`", b->workdir);
@@ -902,6 +952,7 @@ build_ctx_clear (build_ctx *b)
     {
       free (b->jobs_v[i].status);
       free (b->jobs_v[i].reason);
+      free (b->jobs_v[i].revision);
       gsi_strvec_clear (&b->jobs_v[i].tags);
     }
   free (b->jobs_v);

@@ -247,7 +247,11 @@ print("created-matches", labels["org.opencontainers.image.created"] == cfg["crea
   assert_contains "org.opencontainers.image.description builds on root" "$output"
   assert_contains "org.opencontainers.image.version r1" "$output"
   assert_contains "org.opencontainers.image.source https://example.org/gsi-test" "$output"
-  assert_contains "org.opencontainers.image.revision $(git -C "$SRC_ROOT" rev-parse HEAD)" "$output"
+  # The newest commit that touched child's or its parent's inputs, not HEAD: other commits must not relabel it.
+  rev=$(git -C tests/data/catalog log -1 --format=%H -- scripts/images/common ContainerFiles/root ContainerFiles/child \
+    scripts/images/root scripts/images/child)
+  [ -n "$rev" ]
+  assert_contains "org.opencontainers.image.revision $rev" "$output"
   assert_contains "created-matches True" "$output"
 }
 

@@ -24,7 +24,8 @@ static const char good_yaml[] = "registry: ghcr.io/example/imgs\n"
                                 "bases:\n"
                                 "  debian-trixie:\n"
                                 "    ref: \"debian:trixie\"\n"
-                                "    bootstrap: { distro: debian, suite: trixie, variant: minbase, mirror: \"http://m/debian\" }\n"
+                                "    bootstrap: { distro: debian, suite: trixie, variant: minbase, mirror: \"http://m/debian\",\n"
+                                "                 aptopt: [\"Acquire::Check-Valid-Until \\\"false\\\"\", \"Acquire::Retries 5\"] }\n"
                                 "  debian-sid: { ref: \"debian:sid\" }\n"
                                 "images:\n"
                                 "  venv:\n"
@@ -129,6 +130,9 @@ test_load_good (void **state)
   assert_int_equal (c->n_bases, 2);
   assert_true (c->bases[0].bootstrap);
   assert_string_equal (c->bases[0].mirror, "http://m/debian");
+  assert_int_equal (c->bases[0].aptopts.n, 2);
+  assert_string_equal (c->bases[0].aptopts.v[0], "Acquire::Check-Valid-Until \"false\"");
+  assert_string_equal (c->bases[0].aptopts.v[1], "Acquire::Retries 5");
   assert_false (c->bases[1].bootstrap);
   assert_int_equal (c->n_images, 3);
   assert_int_equal (gsi_catalog_find_image (c, "keystone"), 2);
@@ -140,7 +144,7 @@ test_load_good (void **state)
   assert_null (reason);
   assert_false (gsi_catalog_available (c, 2, "2026.1", &reason));
   assert_string_equal (reason, "not yet");
-  assert_int_equal (c->images[2].line, 18);
+  assert_int_equal (c->images[2].line, 19);
   cleanup_free char *tag = gsi_catalog_tag (c, c->tag_immutable, "keystone", "2025.1", "20250131");
   assert_string_equal (tag, "ghcr.io/example/imgs/keystone:2025.1-20250131");
   gsi_catalog_free (c);
@@ -182,6 +186,9 @@ test_load_errors (void **state)
   expect_load_error ("registry: r\nreleases: {}\nbases: {}\n", one, "1:1: the catalog has no `images`");
   expect_load_error ("registry: [a]\nreleases: {}\nbases: {}\nimages: {}\n", one, "1:1: `registry` must be a string");
   expect_load_error ("- a\n- b\n", one, "1:1: the catalog must be a mapping");
+  expect_load_error ("registry: r\nreleases: {}\nbases:\n  b: { ref: x, bootstrap: { distro: debian, suite: s, "
+                     "aptopt: \"A 1\" } }\nimages: {}\n",
+                     one, "4:64: `aptopt` must be a non-empty list of strings");
 }
 
 static void
