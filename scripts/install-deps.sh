@@ -22,6 +22,9 @@ runtime=(mmdebstrap debian-archive-keyring skopeo umoci uidmap)
 runtime+=(buildah)
 # time: /usr/bin/time -v gives the benchmark gsi's peak RSS.
 runtime+=(time)
+# Registry tests: Debian's docker-registry (the CNCF distribution registry) served on 127.0.0.1, openssl to
+# make a test CA, apache2-utils for htpasswd, curl to poke the registry from tests.
+tests+=(docker-registry openssl apache2-utils curl ca-certificates)
 
 export DEBIAN_FRONTEND=noninteractive
 missing=()

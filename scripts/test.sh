@@ -3,7 +3,16 @@
 # binary), a clang build (it rejects a goto past a cleanup variable) and a short libFuzzer run of every
 # parser.  Ends with one line "tests: N passed, N failed".
 #   GSI_FUZZ_SECONDS   seconds per fuzz target (default 20; 0 skips fuzzing)
+#   --all              afterwards, build the whole catalog for 2025.1 (scripts/catalog-all.sh; about
+#                      30 minutes on 2 cores, so not in the default suite)
 set -euo pipefail
+all=0
+for arg in "$@"; do
+  case "$arg" in
+    --all) all=1 ;;
+    *) echo "test.sh: unknown argument \`$arg' (only --all)" >&2; exit 2 ;;
+  esac
+done
 cd "$(dirname "$0")/.."
 root=$PWD
 
@@ -47,6 +56,19 @@ PY
 )
 count "$up" "$uf"
 
+echo "== registries (tests/registry/start.sh; tests/system/registry.bats uses them)"
+# Started before bats and stopped at exit, unless they were already running (someone else's).
+export GSI_REG_STATE=${GSI_REG_STATE:-/tmp/gsi-registries}
+if ! tests/registry/start.sh status >/dev/null 2>&1; then
+  trap 'tests/registry/start.sh stop' EXIT
+fi
+if tests/registry/start.sh; then
+  # shellcheck disable=SC1091 # written by start.sh
+  . "$GSI_REG_STATE/env"
+else
+  count 0 1
+fi
+
 echo "== system tests"
 tap=$(mktemp)
 set +e
@@ -59,6 +81,11 @@ secs=${GSI_FUZZ_SECONDS:-20}
 if [ "$secs" != 0 ]; then
   echo "== fuzzing (${secs}s per target)"
   if ./scripts/fuzz.sh "$secs"; then count 1 0; else count 0 1; fi
+fi
+
+if [ "$all" = 1 ]; then
+  echo "== the whole catalog (scripts/catalog-all.sh 2025.1)"
+  if ./scripts/catalog-all.sh 2025.1; then count 1 0; else count 0 1; fi
 fi
 
 echo "tests: $passed passed, $failed failed"

@@ -35,6 +35,18 @@ typedef struct gsi_build_secret
 /* Progress: one line, without '\n' (step headers, RUN output, warnings).  */
 typedef void (*gsi_build_log_fn) (void *ctx, const char *line);
 
+/* When image bases (FROM, COPY --from) are fetched through gsi_build_opts.pull.  */
+typedef enum gsi_pull_policy
+{
+  GSI_PULL_MISSING = 0, /* only when the store lacks the image */
+  GSI_PULL_ALWAYS,      /* before every load of an image base, even when the store has it */
+  GSI_PULL_NEVER,       /* never: a missing image is an error */
+} gsi_pull_policy;
+
+/* Fetches ref (as the Containerfile names it) into the store, tagged so that a lookup of ref finds
+ * it.  */
+typedef int (*gsi_build_pull_fn) (void *ctx, const char *ref, gsi_error *err);
+
 typedef struct gsi_build_opts
 {
   gsi_store *store;
@@ -52,6 +64,9 @@ typedef struct gsi_build_opts
   size_t n_secrets;
   gsi_build_log_fn log;           /* NULL: silent */
   void *log_ctx;
+  gsi_pull_policy pull_policy;
+  gsi_build_pull_fn pull;         /* NULL: images come from the store only */
+  void *pull_ctx;
 } gsi_build_opts;
 
 typedef struct gsi_build_result

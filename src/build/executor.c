@@ -2250,15 +2250,46 @@ static int
 no_such_image (builder *b, const char *ref, const cf_stage *st, gsi_error *err)
 {
   const char *what = st ? "FROM" : "--from";
+  const char *hint = b->o->pull && b->o->pull_policy == GSI_PULL_NEVER
+                         ? "not pulled with --pull never; use gsi pull, gsi bootstrap or gsi import"
+                         : "use gsi pull, gsi bootstrap or gsi import";
   if (st)
-    return gsi_error_at (err, b->file_path, st->line, 0,
-                         "%s `%s`: no such image in store %s (pull is not available yet; use gsi bootstrap or "
-                         "gsi import)",
-                         what, ref, gsi_store_root (b->store));
-  return gsi_error_set (err, ENOENT,
-                        "%s `%s`: no such image in store %s (pull is not available yet; use gsi bootstrap or gsi "
-                        "import)",
-                        what, ref, gsi_store_root (b->store));
+    return gsi_error_at (err, b->file_path, st->line, 0, "%s `%s`: no such image in store %s (%s)", what, ref,
+                         gsi_store_root (b->store), hint);
+  return gsi_error_set (err, ENOENT, "%s `%s`: no such image in store %s (%s)", what, ref, gsi_store_root (b->store),
+                        hint);
+}
+
+static int
+pull_base (builder *b, const char *ref, const cf_stage *st, gsi_error *err)
+{
+  if (b->o->pull (b->o->pull_ctx, ref, err) == 0)
+    return 0;
+  if (st)
+    return gsi_error_wrap (err, "%s:%d: FROM `%s`", b->file_path, st->line, ref);
+  return gsi_error_wrap (err, "--from `%s`", ref);
+}
+
+/* gsi_store_load_image, with the image fetched first when the pull policy says so.  */
+static int
+load_base (builder *b, const char *ref, const cf_stage *st, gsi_descriptor *md, gsi_manifest *m, gsi_image_config *cfg,
+           gsi_error *err)
+{
+  const gsi_build_opts *o = b->o;
+  bool may_pull = o->pull && o->pull_policy != GSI_PULL_NEVER;
+
+  if (may_pull && o->pull_policy == GSI_PULL_ALWAYS && pull_base (b, ref, st, err) < 0)
+    return -1;
+  if (gsi_store_load_image (b->store, ref, md, m, cfg, err) == 0)
+    return 0;
+  if (err->code != ENOENT)
+    return -1;
+  if (!may_pull || o->pull_policy != GSI_PULL_MISSING)
+    return no_such_image (b, ref, st, err);
+  gsi_error_clear (err);
+  if (pull_base (b, ref, st, err) < 0)
+    return -1;
+  return gsi_store_load_image (b->store, ref, md, m, cfg, err);
 }
 
 /* An image from the store: config, layers unpacked, triggers parsed.  */
@@ -2271,9 +2302,7 @@ image_state (builder *b, const char *ref, stage_state *s, const cf_stage *st, gs
 
   gsi_manifest_init (&m);
   s->label = xasprintf ("image `%s`", ref);
-  r = gsi_store_load_image (b->store, ref, &md, &m, &s->cfg, err);
-  if (r < 0 && err->code == ENOENT)
-    r = no_such_image (b, ref, st, err);
+  r = load_base (b, ref, st, &md, &m, &s->cfg, err);
   if (r == 0)
     r = load_image_layers (b, s, &m, err);
   if (r == 0)

@@ -44,5 +44,13 @@ int cmd_export (int argc, char **argv, gsi_error *err);
 int cmd_bootstrap (int argc, char **argv, gsi_error *err);
 int cmd_import (int argc, char **argv, gsi_error *err);
 int cmd_catalog (int argc, char **argv, gsi_error *err);
+int cmd_pull (int argc, char **argv, gsi_error *err);
+int cmd_push (int argc, char **argv, gsi_error *err);
+int cmd_login (int argc, char **argv, gsi_error *err);
+int cmd_logout (int argc, char **argv, gsi_error *err);
+int cmd_sbom (int argc, char **argv, gsi_error *err);
+int cmd_db (int argc, char **argv, gsi_error *err);
+int cmd_scan (int argc, char **argv, gsi_error *err);
+int cmd_version (int argc, char **argv, gsi_error *err);
 
 #endif

@@ -14,12 +14,26 @@
 #include "build/build.h"
 #include "oci/image.h"
 #include "oci/store.h"
+#include "registry/client.h"
+#include "registry/registry.h"
 #include "util/strvec.h"
 #include "util/xalloc.h"
+
+/* --pull: the registry client is opened at the first pull, so a build from the store alone never
+ * reads registries.yaml or credentials.  */
+typedef struct build_puller
+{
+  gsi_reg_client_opts copts;
+  gsi_reg_client *client;
+  gsi_strvec done; /* references pulled in this build: --pull always fetches each once */
+  gsi_build_log_fn log;
+  void *log_ctx;
+} build_puller;
 
 typedef struct build_args
 {
   gsi_build_opts o;
+  build_puller puller;
   const char *root;
   gsi_strvec tags;
   gsi_strvec build_args;
@@ -39,6 +53,8 @@ build_args_clear (build_args *a)
   gsi_strvec_clear (&a->secret_ids);
   gsi_strvec_clear (&a->secret_srcs);
   free (a->secrets);
+  gsi_reg_client_close (a->puller.client);
+  gsi_strvec_clear (&a->puller.done);
 }
 
 static void
@@ -58,6 +74,13 @@ print_build_help (void)
           "                              $SOURCE_DATE_EPOCH when set)\n"
           "      --compression gzip|zstd layer compression (default: gzip)\n"
           "      --secret id=ID,src=FILE a secret for RUN --mount=type=secret (repeatable)\n"
+          "      --pull missing|always|never\n"
+          "                              pull FROM and COPY --from images from their registry\n"
+          "                              when the store lacks them (default), before every\n"
+          "                              build, or never\n"
+          "      --tls-verify=BOOL       check registries' TLS certificates when pulling\n"
+          "                              (default: true, or the registries.yaml setting)\n"
+          "      --authfile FILE         registry credentials file for pulls\n"
           "      --root DIR              the image store (default: $GSI_ROOT, else the store's default)\n"
           "  -q, --quiet                 print only the image digest\n"
           "      --log-format text|json  progress as plain lines (default; step headers in bold\n"
@@ -129,6 +152,9 @@ enum
   OPT_SECRET,
   OPT_ROOT,
   OPT_LOG_FORMAT,
+  OPT_PULL,
+  OPT_TLS_VERIFY,
+  OPT_AUTHFILE,
 };
 
 static int
@@ -186,6 +212,27 @@ parse_option (build_args *a, int c, const char *cmd, gsi_error *err)
       else
         return cli_usage (err, cmd, "--log-format must be text or json, got `%s`", optarg);
       return 0;
+    case OPT_PULL:
+      if (strcmp (optarg, "missing") == 0)
+        a->o.pull_policy = GSI_PULL_MISSING;
+      else if (strcmp (optarg, "always") == 0)
+        a->o.pull_policy = GSI_PULL_ALWAYS;
+      else if (strcmp (optarg, "never") == 0)
+        a->o.pull_policy = GSI_PULL_NEVER;
+      else
+        return cli_usage (err, cmd, "--pull must be missing, always or never, got `%s`", optarg);
+      return 0;
+    case OPT_TLS_VERIFY:
+      if (optarg == NULL || strcmp (optarg, "true") == 0)
+        a->puller.copts.tls_verify = 1;
+      else if (strcmp (optarg, "false") == 0)
+        a->puller.copts.tls_verify = 0;
+      else
+        return cli_usage (err, cmd, "--tls-verify must be true or false, got `%s`", optarg);
+      return 0;
+    case OPT_AUTHFILE:
+      a->puller.copts.authfile = optarg;
+      return 0;
     default:
       return cli_usage (err, cmd, "unknown option");
     }
@@ -203,6 +250,8 @@ parse_args (build_args *a, int argc, char **argv, gsi_error *err)
     { "compression", required_argument, NULL, OPT_COMPRESSION },
     { "secret", required_argument, NULL, OPT_SECRET }, { "root", required_argument, NULL, OPT_ROOT },
     { "log-format", required_argument, NULL, OPT_LOG_FORMAT },
+    { "pull", required_argument, NULL, OPT_PULL },     { "tls-verify", optional_argument, NULL, OPT_TLS_VERIFY },
+    { "authfile", required_argument, NULL, OPT_AUTHFILE },
     { NULL, 0, NULL, 0 },
   };
   const char *env_epoch = getenv ("SOURCE_DATE_EPOCH");
@@ -260,6 +309,35 @@ print_line (void *ctx, const char *line)
     fprintf (stderr, "%s\n", line);
 }
 
+static void
+pull_progress (void *ctx, const char *line)
+{
+  const build_puller *p = ctx;
+
+  if (p->log)
+    p->log (p->log_ctx, line);
+}
+
+/* The executor's pull callback: gsi_registry_pull with build's registry options, tagging ref so
+ * the executor's lookup of ref finds the image.  */
+static int
+build_pull (void *ctx, const char *ref, gsi_error *err)
+{
+  build_args *a = ctx;
+  build_puller *p = &a->puller;
+  gsi_pull_opts po = { .progress = pull_progress, .progress_ctx = p };
+
+  for (size_t i = 0; i < p->done.n; i++)
+    if (strcmp (p->done.v[i], ref) == 0)
+      return 0;
+  if (p->client == NULL && gsi_reg_client_open (&p->copts, &p->client, err) < 0)
+    return -1;
+  if (gsi_registry_pull (p->client, a->o.store, ref, &po, NULL, NULL, err) < 0)
+    return -1;
+  gsi_strvec_push (&p->done, ref);
+  return 0;
+}
+
 static int
 open_store (const char *root, gsi_store **store, gsi_error *err)
 {
@@ -278,7 +356,7 @@ open_store (const char *root, gsi_store **store, gsi_error *err)
 int
 cmd_build (int argc, char **argv, gsi_error *err)
 {
-  build_args a = { 0 };
+  build_args a = { .puller.copts = GSI_REG_CLIENT_OPTS_INIT };
   gsi_build_result res;
   cleanup_store gsi_store *store = NULL;
   int r;
@@ -304,6 +382,10 @@ cmd_build (int argc, char **argv, gsi_error *err)
       a.o.n_secrets = a.secret_ids.n;
       a.o.log = a.quiet ? NULL : print_line;
       a.o.log_ctx = &a;
+      a.o.pull = build_pull;
+      a.o.pull_ctx = &a;
+      a.puller.log = a.o.log;
+      a.puller.log_ctx = &a;
       a.tty = isatty (STDERR_FILENO);
       r = gsi_build (&a.o, &res, err) < 0 ? CLI_FAIL : 0;
     }

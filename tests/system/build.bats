@@ -296,8 +296,8 @@ blob_count ()
 
 @test "build: FROM an image that is not in the store says where it looked" {
   printf 'FROM debian:trixie\nRUN true\n' > "$CTX/Containerfile"
-  run -1 gsib "$CTX"
-  assert_contains "Containerfile:1: FROM \`debian:trixie\`: no such image in store $STORE (pull is not available yet; use gsi bootstrap or gsi import)" "$output"
+  run -1 gsib --pull never "$CTX"
+  assert_contains "Containerfile:1: FROM \`debian:trixie\`: no such image in store $STORE (not pulled with --pull never; use gsi pull, gsi bootstrap or gsi import)" "$output"
 }
 
 @test "build: only the stages the target needs are built, in order; COPY --from a stage" {
