@@ -10,6 +10,9 @@
  *      the cache, so an unchanged rebuild gives the same digest) and source
  *   4. gsi run --network none CANDIDATE SMOKE...  (as the image's user)
  *   5. on success the image is tagged RELEASE-latest and RELEASE-DATE; the candidate tag goes.
+ * Before any worker starts, every image that has a RELEASE-latest is asked for its apt index URIs
+ * and installed packages (gsi run); when the archive has a newer version of one of them the image
+ * is built with --no-cache, so a Debian update reaches it although its steps are cached (archive.h).
  * The worker leaves its result in DIR/IMAGE.json; its output goes to DIR/IMAGE.log.  */
 #include "cli.h"
 #include "cmd_catalog.h"
@@ -26,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "catalog/archive.h"
 #include "catalog/catalog.h"
 #include "oci/image.h"
 #include "oci/store.h"
@@ -54,6 +58,8 @@ typedef struct job
   double started, duration;
   gsi_strvec tags;
   char *revision;     /* the label: see image_revision */
+  char *updates;      /* "N package updates in the archive: ..." when the archive moved on, else NULL */
+  json_t *updates_v;  /* the same as [{name, installed, available}] for the report */
   bool bad;           /* failed, or skipped because of a failure (not because of "not available") */
 } job;
 
@@ -62,7 +68,7 @@ typedef struct build_ctx
   const char *file;
   const char *release;
   int jobs;
-  bool all, keep_going, no_cache;
+  bool all, keep_going, no_cache, no_update_check;
   const char *report;
   gsi_strvec wanted;
 
@@ -253,7 +259,7 @@ worker_build (worker *w, gsi_error *err)
   gsi_strvec_push (&v, w->candidate);
   for (size_t i = 0; i < w->b->rel->build_args.n; i++)
     gsi_strvec_pushf (&v, "--build-arg=%s", w->b->rel->build_args.v[i]);
-  if (w->b->no_cache)
+  if (w->b->no_cache || w->b->jobs_v[w->image].updates)
     gsi_strvec_push (&v, "--no-cache");
   gsi_strvec_push (&v, w->b->c->root);
   r = run_gsi (&v, w->log_fd, NULL, err);
@@ -573,7 +579,10 @@ job_collect (build_ctx *b, size_t i, int status)
       gsi_strvec_push_owned (&j->tags, gsi_catalog_tag (b->c, b->c->tag_immutable, b->c->images[i].name,
                                                         b->release, b->date));
     }
-  job_finish (b, i, st ? st : "failed", crash ? crash : (res ? json_string_value (json_object_get (res, "reason")) : NULL));
+  const char *reason = crash ? crash : (res ? json_string_value (json_object_get (res, "reason")) : NULL);
+  if (reason == NULL && st && strcmp (st, "failed") != 0)
+    reason = j->updates; /* why it was built without the cache */
+  job_finish (b, i, st ? st : "failed", reason);
   /* What the smoke test printed is the proof the service is there: show it with the status.  */
   const char *smoke = res ? json_string_value (json_object_get (res, "smoke_output")) : NULL;
   if (smoke && *smoke)
@@ -730,6 +739,122 @@ make_bases (build_ctx *b, gsi_error *err)
   return 0;
 }
 
+/* ---- package updates (archive.h) ---- */
+
+/* Prints the index URIs, a blank line, then "NAME VERSION" per installed package; nothing when the
+ * image has no apt.  */
+static const char UPDATE_PROBE[] =
+    "command -v apt-get >/dev/null && command -v dpkg-query >/dev/null || exit 0\n"
+    "apt-get indextargets --no-release-info --format '$(URI)' 'Identifier: Packages' || exit 1\n"
+    "echo\n"
+    "dpkg-query -W -f='${db:Status-Abbrev} ${Package} ${Version}\\n' | sed -n 's/^ii  *//p'\n";
+
+static int
+probe_image (build_ctx *b, const char *ref, gsi_strvec *uris, gsi_buf *installed, gsi_error *err)
+{
+  cleanup_strvec gsi_strvec v = GSI_STRVEC_INIT;
+  cleanup_buf gsi_buf out = GSI_BUF_INIT;
+  cleanup_free char *log = xasprintf ("%s/update-check.log", b->workdir);
+  cleanup_close int fd = open (log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  const char *p;
+  int r;
+
+  if (fd < 0)
+    return gsi_error_set (err, errno, "open `%s`", log);
+  gsi_argv (&v, "run");
+  gsi_strvec_push (&v, "--network=none");
+  gsi_strvec_push (&v, "--user=root");
+  gsi_strvec_push (&v, "--entrypoint=");
+  gsi_strvec_push (&v, ref);
+  gsi_strvec_push (&v, "/bin/sh");
+  gsi_strvec_push (&v, "-c");
+  gsi_strvec_push (&v, UPDATE_PROBE);
+  r = run_gsi (&v, fd, &out, err);
+  if (r < 0)
+    return -1;
+  if (r != 0)
+    return gsi_error_set (err, 0, "listing its apt indexes and packages failed (exit %d, see %s)", r, log);
+  for (p = out.buf; *p && *p != '\n';)
+    {
+      const char *e = strchr (p, '\n');
+      size_t len = e ? (size_t) (e - p) : strlen (p);
+      gsi_strvec_push_owned (uris, xstrndup (p, len));
+      p += len + (e ? 1 : 0);
+    }
+  if (*p == '\n')
+    gsi_buf_addstr (installed, p + 1);
+  return 0;
+}
+
+static void
+note_updates (job *j, const gsi_apt_update *u, size_t n)
+{
+  gsi_buf why = GSI_BUF_INIT;
+
+  j->updates_v = json_array ();
+  gsi_buf_addf (&why, "%zu package update%s in the archive:", n, n == 1 ? "" : "s");
+  for (size_t i = 0; i < n; i++)
+    {
+      json_t *o = json_object ();
+      json_object_set_new (o, "name", json_string (u[i].name));
+      json_object_set_new (o, "installed", json_string (u[i].installed));
+      json_object_set_new (o, "available", json_string (u[i].available));
+      json_array_append_new (j->updates_v, o);
+      if (i < 3)
+        gsi_buf_addf (&why, "%s %s %s -> %s", i ? "," : "", u[i].name, u[i].installed, u[i].available);
+    }
+  if (n > 3)
+    gsi_buf_addf (&why, " and %zu more", n - 3);
+  j->updates = gsi_buf_detach (&why, NULL);
+}
+
+/* A failed check is a warning, never a failed build: the archive may be out of reach (an air-gapped
+ * site with a registry mirror) and the cached image is still what the catalog says.  */
+static int
+check_updates (build_ctx *b, gsi_error *err)
+{
+  cleanup_store gsi_store *s = NULL;
+  cleanup_free char *root = gsi_store_default_root (err);
+  cleanup_free char *cache = NULL;
+  gsi_apt_indexes *ix;
+
+  if (b->no_cache || b->no_update_check)
+    return 0;
+  if (root == NULL || gsi_store_open (root, &s, err) < 0)
+    return -1;
+  cache = xasprintf ("%s/" GSI_STORE_PRIVATE_DIR "/apt-indexes", gsi_store_root (s));
+  ix = gsi_apt_indexes_new (cache);
+  for (size_t k = 0; k < b->d->n; k++)
+    {
+      size_t i = b->d->order[k];
+      const char *name = b->c->images[i].name;
+      cleanup_free char *latest = gsi_catalog_tag (b->c, b->c->tag_latest, name, b->release, b->date);
+      cleanup_strvec gsi_strvec uris = GSI_STRVEC_INIT;
+      cleanup_buf gsi_buf installed = GSI_BUF_INIT;
+      cleanup_error gsi_error why = GSI_ERROR_INIT;
+      gsi_apt_update *u = NULL;
+      size_t n = 0;
+
+      if (b->jobs_v[i].state != JOB_PENDING || !gsi_catalog_available (b->c, i, b->release, NULL)
+          || !in_store (s, latest))
+        continue;
+      if (probe_image (b, latest, &uris, &installed, &why) < 0
+          || gsi_apt_updates (ix, &uris, installed.buf, &u, &n, &why) < 0)
+        {
+          fprintf (stderr, "%s: warning: package update check skipped: %s\n", name, why.msg);
+          continue;
+        }
+      if (n > 0)
+        {
+          note_updates (&b->jobs_v[i], u, n);
+          fprintf (stderr, "%s: %s; building without the cache\n", name, b->jobs_v[i].updates);
+        }
+      gsi_apt_updates_free (u, n);
+    }
+  gsi_apt_indexes_free (ix);
+  return 0;
+}
+
 /* ---- report ---- */
 
 static void
@@ -789,6 +914,8 @@ write_report (build_ctx *b, gsi_error *err)
       json_object_set_new (o, "digest", j->digest[0] ? json_string (j->digest) : json_null ());
       json_object_set_new (o, "size", j->size > 0 ? json_integer (j->size) : json_null ());
       json_object_set_new (o, "tags", tags);
+      if (j->updates_v)
+        json_object_set_new (o, "updates", json_incref (j->updates_v));
       json_array_append_new (images, o);
     }
   json_object_set_new (doc, "images", images);
@@ -823,8 +950,17 @@ print_build_help (void)
           "  --jobs N         build up to N images at once (default: 1)\n"
           "  --keep-going     go on after a failure (only the failed image's descendants are skipped)\n"
           "  --report FILE    write a JSON report: {\"release\", \"date\", \"revision\", \"images\": [{\"name\",\n"
-          "                   \"status\", \"reason\", \"duration\", \"digest\", \"size\", \"tags\"}]}\n"
-          "  --no-cache       build without the step cache\n\n"
+          "                   \"status\", \"reason\", \"duration\", \"digest\", \"size\", \"tags\",\n"
+          "                   \"updates\" (when package updates forced a rebuild)}]}\n"
+          "  --no-cache       build without the step cache\n"
+          "  --no-update-check\n"
+          "                   do not ask the Debian archive for package updates (see below)\n\n"
+          "Package updates: the step cache would keep an image's `apt-get install` output forever.  So\n"
+          "every image that already has an R-latest is asked (gsi run, no network) for its apt index\n"
+          "URIs and installed packages; the suites' Release files and Packages indexes are fetched\n"
+          "(cached by SHA-256 in the store), and an image the archive has a newer version of a package\n"
+          "for is built with --no-cache; its descendants follow because their parent changed.  The\n"
+          "report lists the updates.  A failed check is a warning and the cache is used.\n\n"
           "Exit status: 0 when nothing failed, 1 when an image failed or was skipped after a failure.\n");
 }
 
@@ -837,6 +973,7 @@ enum
   OPT_KEEP_GOING,
   OPT_REPORT,
   OPT_NO_CACHE,
+  OPT_NO_UPDATE_CHECK,
 };
 
 static int
@@ -846,7 +983,8 @@ parse_build_args (build_ctx *b, int argc, char **argv, gsi_error *err)
     { "catalog", required_argument, NULL, OPT_CATALOG },   { "release", required_argument, NULL, OPT_RELEASE },
     { "all", no_argument, NULL, OPT_ALL },                 { "jobs", required_argument, NULL, OPT_JOBS },
     { "keep-going", no_argument, NULL, OPT_KEEP_GOING },   { "report", required_argument, NULL, OPT_REPORT },
-    { "no-cache", no_argument, NULL, OPT_NO_CACHE },       { NULL, 0, NULL, 0 },
+    { "no-cache", no_argument, NULL, OPT_NO_CACHE },       { "no-update-check", no_argument, NULL, OPT_NO_UPDATE_CHECK },
+    { NULL, 0, NULL, 0 },
   };
   char *end = NULL;
   int c;
@@ -869,6 +1007,7 @@ parse_build_args (build_ctx *b, int argc, char **argv, gsi_error *err)
       case OPT_KEEP_GOING: b->keep_going = true; break;
       case OPT_REPORT: b->report = optarg; break;
       case OPT_NO_CACHE: b->no_cache = true; break;
+      case OPT_NO_UPDATE_CHECK: b->no_update_check = true; break;
       default: return cli_usage (err, argv[0], "unknown option");
       }
   if (b->release == NULL)
@@ -953,6 +1092,8 @@ build_ctx_clear (build_ctx *b)
       free (b->jobs_v[i].status);
       free (b->jobs_v[i].reason);
       free (b->jobs_v[i].revision);
+      free (b->jobs_v[i].updates);
+      json_decref (b->jobs_v[i].updates_v);
       gsi_strvec_clear (&b->jobs_v[i].tags);
     }
   free (b->jobs_v);
@@ -985,7 +1126,9 @@ cmd_catalog_build (int argc, char **argv, gsi_error *err)
     }
   r = parse_build_args (&b, argc, argv, err);
   if (r == 0)
-    r = prepare (&b, err) < 0 || make_bases (&b, err) < 0 || run_jobs (&b, err) < 0 ? CLI_FAIL : 0;
+    r = prepare (&b, err) < 0 || make_bases (&b, err) < 0 || check_updates (&b, err) < 0 || run_jobs (&b, err) < 0
+            ? CLI_FAIL
+            : 0;
   if (r == 0)
     {
       print_summary (&b);

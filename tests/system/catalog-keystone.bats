@@ -76,6 +76,18 @@ assert l["org.opencontainers.image.title"] == "keystone"
   assert_contains "/var/lib/openstack/etc/keystone" "$output"
   assert_contains "42424" "$output"
   assert_contains "venv-ok" "$output"
+  # The versions of what the images installed, inside the image, equal to dpkg's and to the label.
+  run "$GSI" --root "$KS_STORE" run --entrypoint= "$ref" sh -c \
+    'grep -E "^(python3-keystone|apache2|python3) " /var/lib/openstack/versions.txt; dpkg-query -W -f "dpkg \${Version}\n" python3-keystone'
+  assert_status 0
+  local v
+  v=$(printf '%s\n' "$output" | sed -n 's/^dpkg //p')
+  [ -n "$v" ]
+  assert_contains "python3-keystone $v" "$output"
+  assert_contains "apache2 " "$output"
+  assert_contains "python3 " "$output"
+  run "$GSI" --root "$KS_STORE" inspect "$ref"
+  assert_contains "\"org.opencontainers.image.version\":\"$v\"" "$(printf '%s' "$output" | tr -d ' ')"
 }
 
 @test "a second catalog build keystone right after reports every image unchanged" {

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "catalog/archive.h"
 #include "catalog/catalog.h"
 #include "oci/image.h"
 #include "oci/store.h"
@@ -422,6 +423,55 @@ test_relabel (void **state)
   assert_int_equal (system (cmd), 0);
 }
 
+/* Release files: only the SHA256 section counts, the path must match whole, and the suite flags
+ * are read wherever they stand; the signature block of an InRelease is not data.  */
+static void
+test_apt_release (void **state)
+{
+  (void) state;
+  static const char text[] = "-----BEGIN PGP SIGNED MESSAGE-----\n"
+                             "Hash: SHA256\n\n"
+                             "Origin: Debian\n"
+                             "Codename: trixie-backports\n"
+                             "NotAutomatic: yes\n"
+                             "Acquire-By-Hash: yes\n"
+                             "Architectures: all amd64 arm64\n"
+                             "MD5Sum:\n"
+                             " 0123456789abcdef0123456789abcdef 10 main/binary-amd64/Packages.xz\n"
+                             "SHA256:\n"
+                             " 1111111111111111111111111111111111111111111111111111111111111111 77 "
+                             "main/binary-amd64/Packages.xz.old\n"
+                             " 2222222222222222222222222222222222222222222222222222222222222222 42 "
+                             "main/binary-amd64/Packages.xz\n"
+                             " 3333333333333333333333333333333333333333333333333333333333333333 99 "
+                             "contrib/main/binary-amd64/Packages.xz\n"
+                             "-----BEGIN PGP SIGNATURE-----\n"
+                             " 4444444444444444444444444444444444444444444444444444444444444444 1 main/binary-all/Packages\n";
+  gsi_apt_release_flags f;
+  char hex[65];
+  long long size = 0;
+
+  assert_int_equal (gsi_apt_release_find (text, "main/binary-amd64/Packages.xz", hex, &size, &f), 0);
+  assert_string_equal (hex, "2222222222222222222222222222222222222222222222222222222222222222");
+  assert_int_equal (size, 42);
+  assert_int_equal (f.automatic, 0);
+  assert_int_equal (f.by_hash, 1);
+  assert_int_equal (f.no_arch_all, 0);
+  assert_int_equal (gsi_apt_release_find (text, "main/binary-all/Packages", hex, &size, &f), 1);
+  assert_int_equal (gsi_apt_release_find (text, "binary-amd64/Packages.xz", hex, &size, &f), 1);
+
+  static const char upgrades[] = "NotAutomatic: yes\nButAutomaticUpgrades: yes\nArchitectures: amd64\nSHA256:\n";
+  assert_int_equal (gsi_apt_release_find (upgrades, "main/binary-amd64/Packages", hex, &size, &f), 1);
+  assert_int_equal (f.automatic, 1);
+  assert_int_equal (f.by_hash, 0);
+  assert_int_equal (f.no_arch_all, 1); /* no "all" among the architectures */
+
+  static const char noall[] = "Architectures: all amd64\nNo-Support-for-Architecture-all: Packages\n";
+  assert_int_equal (gsi_apt_release_find (noall, "x", hex, &size, &f), 1);
+  assert_int_equal (f.automatic, 1);
+  assert_int_equal (f.no_arch_all, 1);
+}
+
 int
 main (void)
 {
@@ -435,6 +485,7 @@ main (void)
     cmocka_unit_test (test_toposort),
     cmocka_unit_test (test_dag_close_and_refs),
     cmocka_unit_test (test_relabel),
+    cmocka_unit_test (test_apt_release),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }
