@@ -24,7 +24,7 @@ runtime+=(buildah)
 runtime+=(time)
 # Registry tests: Debian's docker-registry (the CNCF distribution registry) served on 127.0.0.1, openssl to
 # make a test CA, apache2-utils for htpasswd, curl to poke the registry from tests.
-tests+=(docker-registry openssl apache2-utils curl ca-certificates)
+tests+=(docker-registry openssl apache2-utils curl ca-certificates jq)
 
 export DEBIAN_FRONTEND=noninteractive
 missing=()

@@ -11,6 +11,9 @@
  *   images: { keystone: { description: "...", service_package: keystone, smoke: [keystone-manage, --version],
  *                         releases: { "2026.1": { available: false, reason: "..." } } } }
  *
+ * Every release's build_args get REGISTRY=<registry> unless they set REGISTRY themselves, so the
+ * Containerfiles' `FROM ${REGISTRY}/parent:...` follow the catalog's registry.
+ *
  * The catalog root is the folder of catalog.yaml; image X is built from ROOT/ContainerFiles/X with
  * ROOT as the build context.  Loading checks the whole file and fails on the first problem with a
  * located error "catalog.yaml:LINE:COL: cause".
@@ -86,6 +89,11 @@ typedef struct gsi_catalog
 
 int gsi_catalog_load (const char *path, gsi_catalog **out, gsi_error *err);
 void gsi_catalog_free (gsi_catalog *c);
+
+/* Builds the catalog under another registry (`catalog build --registry`): c->registry and every
+ * release's REGISTRY build arg become registry, which must be a repository name in the reference
+ * grammar ("registry.example.com:5000/openstack").  */
+int gsi_catalog_set_registry (gsi_catalog *c, const char *registry, gsi_error *err);
 
 /* Index of the named entry, or -1.  */
 int gsi_catalog_find_image (const gsi_catalog *c, const char *name);

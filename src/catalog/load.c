@@ -1,6 +1,7 @@
 /* catalog.yaml: libfyaml parses it, this file walks the tree into gsi_catalog and checks it.
  * Every error points at a key or scalar of the file, so the user can go straight to it.  */
 #include "catalog/catalog.h"
+#include "registry/reference.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -510,7 +511,42 @@ load_top (loader *l, struct fy_node *root)
   if (load_releases (l, k, v) < 0 || check_release_bases (l, v) < 0)
     return -1;
   v = top_get (root, "images", &k);
-  return load_images (l, k, v);
+  if (load_images (l, k, v) < 0)
+    return -1;
+  for (size_t i = 0; i < l->c->n_releases; i++)
+    {
+      gsi_strvec *a = &l->c->releases[i].build_args;
+      bool has = false;
+      for (size_t j = 0; j < a->n && !has; j++)
+        has = strncmp (a->v[j], "REGISTRY=", 9) == 0;
+      if (!has)
+        gsi_strvec_pushf (a, "REGISTRY=%s", l->c->registry);
+    }
+  return 0;
+}
+
+int
+gsi_catalog_set_registry (gsi_catalog *c, const char *registry, gsi_error *err)
+{
+  const char *slash = strchr (registry, '/');
+  cleanup_free char *domain = slash ? xstrndup (registry, (size_t) (slash - registry)) : NULL;
+
+  if (domain == NULL || !gsi_reference_domain_valid (domain) || !gsi_reference_path_valid (slash + 1))
+    return gsi_error_set (err, 0, "registry `%s` is not REGISTRY-HOST[:PORT]/PATH in the reference grammar",
+                          registry);
+  free (c->registry);
+  c->registry = xstrdup (registry);
+  for (size_t i = 0; i < c->n_releases; i++)
+    {
+      gsi_strvec *a = &c->releases[i].build_args;
+      for (size_t j = 0; j < a->n; j++)
+        if (strncmp (a->v[j], "REGISTRY=", 9) == 0)
+          {
+            free (a->v[j]);
+            a->v[j] = xasprintf ("REGISTRY=%s", registry);
+          }
+    }
+  return 0;
 }
 
 /* libfyaml reports syntax errors through its diag object; keep the first line.  */

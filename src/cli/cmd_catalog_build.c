@@ -10,6 +10,7 @@
  *      the cache, so an unchanged rebuild gives the same digest) and source
  *   4. gsi run --network none CANDIDATE SMOKE...  (as the image's user)
  *   5. on success the image is tagged RELEASE-latest and RELEASE-DATE; the candidate tag goes.
+ *   6. with --push, both tags are pushed to the registry (registry.h), blobs the registry has skipped.
  * Before any worker starts, every image that has a RELEASE-latest is asked for its apt index URIs
  * and installed packages (gsi run); when the archive has a newer version of one of them the image
  * is built with --no-cache, so a Debian update reaches it although its steps are cached (archive.h).
@@ -33,6 +34,7 @@
 #include "catalog/catalog.h"
 #include "oci/image.h"
 #include "oci/store.h"
+#include "registry/registry.h"
 #include "util/buf.h"
 #include "util/xalloc.h"
 
@@ -60,6 +62,7 @@ typedef struct job
   char *revision;     /* the label: see image_revision */
   char *updates;      /* "N package updates in the archive: ..." when the archive moved on, else NULL */
   json_t *updates_v;  /* the same as [{name, installed, available}] for the report */
+  json_t *push;       /* --push: {digest, blobs_uploaded, ...}, else NULL */
   bool bad;           /* failed, or skipped because of a failure (not because of "not available") */
 } job;
 
@@ -68,7 +71,8 @@ typedef struct build_ctx
   const char *file;
   const char *release;
   int jobs;
-  bool all, keep_going, no_cache, no_update_check;
+  bool all, keep_going, no_cache, no_update_check, push;
+  const char *registry; /* --registry, else NULL */
   const char *report;
   gsi_strvec wanted;
 
@@ -415,6 +419,47 @@ worker_untag_candidate (worker *w, gsi_store *s)
   gsi_store_untag (s, w->candidate, &ignore);
 }
 
+static void
+push_progress (void *ctx, const char *line)
+{
+  const worker *w = ctx;
+  dprintf (w->log_fd, "%s\n", line);
+}
+
+/* Pushes R-latest and R-DATE: one upload, the second tag is the same manifest.  */
+static int
+worker_push (worker *w, gsi_store *s, json_t *res, gsi_error *err)
+{
+  gsi_reg_client_opts copts = GSI_REG_CLIENT_OPTS_INIT;
+  cleanup_free char *tag = gsi_catalog_tag (w->b->c, w->b->c->tag_immutable, NULL, w->b->release, w->b->date);
+  const char *extra[] = { tag, NULL };
+  gsi_push_opts popts = { .extra_tags = extra, .progress = push_progress, .progress_ctx = w };
+  gsi_push_stats st = { 0 };
+  gsi_reg_client *c = NULL;
+  char digest[GSI_DIGEST_BUF] = "";
+  json_t *o;
+  int r;
+
+  r = gsi_reg_client_open (&copts, &c, err);
+  if (r == 0)
+    r = gsi_registry_push (c, s, w->latest, w->latest, &popts, digest, &st, err);
+  gsi_reg_client_close (c);
+  if (r < 0)
+    {
+      gsi_buf_addf (&w->reason, "push failed: %s", err->msg);
+      gsi_error_clear (err);
+      return 1;
+    }
+  o = json_object ();
+  json_object_set_new (o, "digest", json_string (digest));
+  json_object_set_new (o, "blobs_uploaded", json_integer (st.blobs_uploaded));
+  json_object_set_new (o, "blobs_mounted", json_integer (st.blobs_mounted));
+  json_object_set_new (o, "blobs_existing", json_integer (st.blobs_existing));
+  json_object_set_new (o, "bytes_uploaded", json_integer ((json_int_t) st.bytes_uploaded));
+  json_object_set_new (res, "push", o);
+  return 0;
+}
+
 /* The steps after the build; returns 1 when the image failed (reason set), -1 on an error.  */
 static int
 worker_finish (worker *w, gsi_store *s, json_t *res, gsi_error *err)
@@ -436,6 +481,9 @@ worker_finish (worker *w, gsi_store *s, json_t *res, gsi_error *err)
       worker_untag_candidate (w, s);
       return r < 0 ? -1 : 1;
     }
+  /* A failed push leaves the local tags: the image is good, the next run pushes it.  */
+  if (w->b->push && (r = worker_push (w, s, res, err)) != 0)
+    return r;
   json_object_set_new (res, "status", json_string (unchanged ? "unchanged" : "built"));
   json_object_set_new (res, "digest", json_string (digest));
   json_object_set_new (res, "size", json_integer (image_size (s, w->latest)));
@@ -583,6 +631,16 @@ job_collect (build_ctx *b, size_t i, int status)
   if (reason == NULL && st && strcmp (st, "failed") != 0)
     reason = j->updates; /* why it was built without the cache */
   job_finish (b, i, st ? st : "failed", reason);
+  json_t *push = res ? json_object_get (res, "push") : NULL;
+  if (push)
+    {
+      j->push = json_incref (push);
+      fprintf (stderr, "%s: pushed %s (%lld blobs uploaded, %lld mounted, %lld already there)\n",
+               b->c->images[i].name, json_string_value (json_object_get (push, "digest")),
+               (long long) json_integer_value (json_object_get (push, "blobs_uploaded")),
+               (long long) json_integer_value (json_object_get (push, "blobs_mounted")),
+               (long long) json_integer_value (json_object_get (push, "blobs_existing")));
+    }
   /* What the smoke test printed is the proof the service is there: show it with the status.  */
   const char *smoke = res ? json_string_value (json_object_get (res, "smoke_output")) : NULL;
   if (smoke && *smoke)
@@ -916,6 +974,8 @@ write_report (build_ctx *b, gsi_error *err)
       json_object_set_new (o, "tags", tags);
       if (j->updates_v)
         json_object_set_new (o, "updates", json_incref (j->updates_v));
+      if (j->push)
+        json_object_set_new (o, "push", json_incref (j->push));
       json_array_append_new (images, o);
     }
   json_object_set_new (doc, "images", images);
@@ -951,8 +1011,15 @@ print_build_help (void)
           "  --keep-going     go on after a failure (only the failed image's descendants are skipped)\n"
           "  --report FILE    write a JSON report: {\"release\", \"date\", \"revision\", \"images\": [{\"name\",\n"
           "                   \"status\", \"reason\", \"duration\", \"digest\", \"size\", \"tags\",\n"
-          "                   \"updates\" (when package updates forced a rebuild)}]}\n"
+          "                   \"updates\" (when package updates forced a rebuild), \"push\" (with --push:\n"
+          "                   {\"digest\", \"blobs_uploaded\", \"blobs_mounted\", \"blobs_existing\",\n"
+          "                   \"bytes_uploaded\"})}]}\n"
           "  --no-cache       build without the step cache\n"
+          "  --registry R     build under registry R instead of the catalog's (tags R/IMAGE:..., and\n"
+          "                   the Containerfiles' REGISTRY build arg), e.g. registry.example.com/openstack\n"
+          "  --push           push every image that is built or unchanged, both tags, to its registry\n"
+          "                   (credentials and TLS settings as for gsi push); a failed push fails the\n"
+          "                   image and keeps its local tags\n"
           "  --no-update-check\n"
           "                   do not ask the Debian archive for package updates (see below)\n\n"
           "Package updates: the step cache would keep an image's `apt-get install` output forever.  So\n"
@@ -974,6 +1041,8 @@ enum
   OPT_REPORT,
   OPT_NO_CACHE,
   OPT_NO_UPDATE_CHECK,
+  OPT_PUSH,
+  OPT_REGISTRY,
 };
 
 static int
@@ -984,6 +1053,7 @@ parse_build_args (build_ctx *b, int argc, char **argv, gsi_error *err)
     { "all", no_argument, NULL, OPT_ALL },                 { "jobs", required_argument, NULL, OPT_JOBS },
     { "keep-going", no_argument, NULL, OPT_KEEP_GOING },   { "report", required_argument, NULL, OPT_REPORT },
     { "no-cache", no_argument, NULL, OPT_NO_CACHE },       { "no-update-check", no_argument, NULL, OPT_NO_UPDATE_CHECK },
+    { "push", no_argument, NULL, OPT_PUSH },               { "registry", required_argument, NULL, OPT_REGISTRY },
     { NULL, 0, NULL, 0 },
   };
   char *end = NULL;
@@ -1008,6 +1078,8 @@ parse_build_args (build_ctx *b, int argc, char **argv, gsi_error *err)
       case OPT_REPORT: b->report = optarg; break;
       case OPT_NO_CACHE: b->no_cache = true; break;
       case OPT_NO_UPDATE_CHECK: b->no_update_check = true; break;
+      case OPT_PUSH: b->push = true; break;
+      case OPT_REGISTRY: b->registry = optarg; break;
       default: return cli_usage (err, argv[0], "unknown option");
       }
   if (b->release == NULL)
@@ -1048,6 +1120,8 @@ prepare (build_ctx *b, gsi_error *err)
   const char *tmp = getenv ("TMPDIR");
 
   if (gsi_catalog_load (b->file, &b->c, err) < 0)
+    return -1;
+  if (b->registry && gsi_catalog_set_registry (b->c, b->registry, err) < 0)
     return -1;
   int ri = gsi_catalog_find_release (b->c, b->release);
   if (ri < 0)
@@ -1094,6 +1168,7 @@ build_ctx_clear (build_ctx *b)
       free (b->jobs_v[i].revision);
       free (b->jobs_v[i].updates);
       json_decref (b->jobs_v[i].updates_v);
+      json_decref (b->jobs_v[i].push);
       gsi_strvec_clear (&b->jobs_v[i].tags);
     }
   free (b->jobs_v);

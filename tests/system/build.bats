@@ -12,17 +12,10 @@ setup_file ()
   if [ "$(id -u)" -ne 0 ]; then
     return 0
   fi
-  local r=$BATS_FILE_TMPDIR/rootfs b p l
+  local r=$BATS_FILE_TMPDIR/rootfs
   mkdir -p "$r/bin" "$r/etc" "$r/tmp" "$r/home/app"
   chmod 1777 "$r/tmp"
-  for b in sh ls rm mkdir ln cat mv touch chmod stat id sleep cp readlink grep head; do
-    p=$(command -v "$b") || continue
-    cp -L "$p" "$r/bin/"
-    for l in $(ldd "$p" | grep -o '/[^ ]*'); do
-      mkdir -p "$r$(dirname "$l")"
-      cp -Ln "$l" "$r$l"
-    done
-  done
+  copy_host_commands "$r" sh ls rm mkdir ln cat mv touch chmod stat id sleep cp readlink grep head
   printf 'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1001:app:/home/app:/bin/sh\n' > "$r/etc/passwd"
   printf 'root:x:0:\nappgrp:x:1001:\nother:x:2002:\n' > "$r/etc/group"
   chown 1000:1001 "$r/home/app"

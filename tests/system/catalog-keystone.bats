@@ -86,6 +86,12 @@ assert l["org.opencontainers.image.title"] == "keystone"
   assert_contains "python3-keystone $v" "$output"
   assert_contains "apache2 " "$output"
   assert_contains "python3 " "$output"
+  # Slim: no compiler and no -dev package in the final image.
+  run "$GSI" --root "$KS_STORE" run --entrypoint= "$ref" dpkg-query -W -f '${db:Status-Abbrev} ${Package}\n'
+  assert_status 0
+  assert_contains "ii  python3-keystone" "$output"
+  run awk '$1 == "ii" && ($2 ~ /-dev$/ || $2 ~ /^(gcc|g\+\+|cpp|clang|build-essential|make)(-[0-9.]+)?$/)' <<< "$output"
+  assert_equal "" "$output"
   run "$GSI" --root "$KS_STORE" inspect "$ref"
   assert_contains "\"org.opencontainers.image.version\":\"$v\"" "$(printf '%s' "$output" | tr -d ' ')"
 }

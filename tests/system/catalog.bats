@@ -11,16 +11,9 @@ CAT=tests/data/catalog/catalog.yaml
 
 setup_file ()
 {
-  local r=$BATS_FILE_TMPDIR/basectx/rootfs b p l
+  local r=$BATS_FILE_TMPDIR/basectx/rootfs
   mkdir -p "$r/bin" "$r/etc" "$r/tmp"
-  for b in sh cat; do
-    p=$(command -v "$b") || continue
-    cp -L "$p" "$r/bin/"
-    for l in $(ldd "$p" | grep -o '/[^ ]*'); do
-      mkdir -p "$r$(dirname "$l")"
-      cp -Ln "$l" "$r$l"
-    done
-  done
+  copy_host_commands "$r" sh cat
   printf 'root:x:0:0:root:/root:/bin/sh\n' > "$r/etc/passwd"
   printf 'FROM scratch\nCOPY rootfs/ /\n' > "$BATS_FILE_TMPDIR/basectx/Containerfile"
 }

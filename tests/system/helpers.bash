@@ -85,3 +85,20 @@ error_lines ()
 {
   printf '%s\n' "$1" | grep '^gsi: ' || true
 }
+
+# Copies the host's commands $2... (the ones that exist) with their shared libraries into the
+# rootfs folder $1 under /bin, so an image made FROM scratch with it can run them.
+copy_host_commands ()
+{
+  local r=$1 b p l
+  shift
+  mkdir -p "$r/bin"
+  for b in "$@"; do
+    p=$(command -v "$b") || continue
+    cp -L "$p" "$r/bin/"
+    for l in $(ldd "$p" | grep -o '/[^ ]*'); do
+      mkdir -p "$r$(dirname "$l")"
+      cp -Ln "$l" "$r$l"
+    done
+  done
+}

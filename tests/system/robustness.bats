@@ -7,16 +7,9 @@ load helpers
 setup_file ()
 {
   [ "$(id -u)" -eq 0 ] || return 0
-  local r=$BATS_FILE_TMPDIR/rootfs b p l
+  local r=$BATS_FILE_TMPDIR/rootfs
   mkdir -p "$r/bin" "$r/tmp"
-  for b in sh sleep head cat rm; do
-    p=$(command -v "$b") || continue
-    cp -L "$p" "$r/bin/"
-    for l in $(ldd "$p" | grep -o '/[^ ]*'); do
-      mkdir -p "$r$(dirname "$l")"
-      cp -Ln "$l" "$r$l"
-    done
-  done
+  copy_host_commands "$r" sh sleep head cat rm
 }
 
 setup ()

@@ -126,8 +126,19 @@ test_load_good (void **state)
   assert_int_equal (c->n_releases, 2);
   assert_string_equal (c->releases[0].name, "2025.1");
   assert_string_equal (c->releases[0].base, "debian-trixie");
-  assert_int_equal (c->releases[0].build_args.n, 2);
+  assert_int_equal (c->releases[0].build_args.n, 3);
   assert_string_equal (c->releases[0].build_args.v[1], "PARENT=venv");
+  /* The catalog's registry reaches the Containerfiles as REGISTRY.  */
+  assert_string_equal (c->releases[0].build_args.v[2], "REGISTRY=ghcr.io/example/imgs");
+  assert_int_equal (gsi_catalog_set_registry (c, "127.0.0.1:5000/ns/imgs", &err), 0);
+  assert_string_equal (c->registry, "127.0.0.1:5000/ns/imgs");
+  assert_string_equal (c->releases[0].build_args.v[2], "REGISTRY=127.0.0.1:5000/ns/imgs");
+  assert_int_equal (gsi_catalog_set_registry (c, "Bad/Name", &err), -1);
+  assert_string_equal (err.msg, "registry `Bad/Name` is not REGISTRY-HOST[:PORT]/PATH in the reference grammar");
+  gsi_error_clear (&err);
+  assert_int_equal (gsi_catalog_set_registry (c, "nodomain", &err), -1);
+  gsi_error_clear (&err);
+  assert_int_equal (gsi_catalog_set_registry (c, "ghcr.io/example/imgs", &err), 0);
   assert_int_equal (c->n_bases, 2);
   assert_true (c->bases[0].bootstrap);
   assert_string_equal (c->bases[0].mirror, "http://m/debian");
