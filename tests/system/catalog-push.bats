@@ -19,12 +19,7 @@ setup_file ()
   # shellcheck disable=SC1091 # written by start.sh
   . "$state/env"
   export NS="gsi-catalog/r$(date +%s)-$$"
-  # The shell image the test catalog builds on (as catalog.bats makes it).
-  local r=$BATS_FILE_TMPDIR/basectx/rootfs
-  mkdir -p "$r/bin" "$r/etc" "$r/tmp"
-  copy_host_commands "$r" sh cat
-  printf 'root:x:0:0:root:/root:/bin/sh\n' > "$r/etc/passwd"
-  printf 'FROM scratch\nCOPY rootfs/ /\n' > "$BATS_FILE_TMPDIR/basectx/Containerfile"
+  make_test_base_context "$BATS_FILE_TMPDIR/basectx"
 }
 
 setup ()

@@ -11,11 +11,7 @@ CAT=tests/data/catalog/catalog.yaml
 
 setup_file ()
 {
-  local r=$BATS_FILE_TMPDIR/basectx/rootfs
-  mkdir -p "$r/bin" "$r/etc" "$r/tmp"
-  copy_host_commands "$r" sh cat
-  printf 'root:x:0:0:root:/root:/bin/sh\n' > "$r/etc/passwd"
-  printf 'FROM scratch\nCOPY rootfs/ /\n' > "$BATS_FILE_TMPDIR/basectx/Containerfile"
+  make_test_base_context "$BATS_FILE_TMPDIR/basectx"
 }
 
 setup ()

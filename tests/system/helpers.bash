@@ -102,3 +102,13 @@ copy_host_commands ()
     done
   done
 }
+
+# The build context of `gsi-test-base:1`, the base of the test catalog (tests/data/catalog): the
+# host's sh and cat FROM scratch, so the catalog's RUNs and smoke tests have a shell.  $1: the folder.
+make_test_base_context ()
+{
+  mkdir -p "$1/rootfs/etc" "$1/rootfs/tmp"
+  copy_host_commands "$1/rootfs" sh cat
+  printf 'root:x:0:0:root:/root:/bin/sh\n' > "$1/rootfs/etc/passwd"
+  printf 'FROM scratch\nCOPY rootfs/ /\n' > "$1/Containerfile"
+}
