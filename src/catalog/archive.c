@@ -166,27 +166,6 @@ gsi_apt_release_find (const char *text, const char *path, char hex[65], long lon
 }
 
 static int
-read_file (const char *path, char **out, gsi_error *err)
-{
-  cleanup_file FILE *f = fopen (path, "re");
-  gsi_buf b = GSI_BUF_INIT;
-  char chunk[65536];
-  size_t n;
-
-  if (f == NULL)
-    return gsi_error_set (err, errno, "open `%s`", path);
-  while ((n = fread (chunk, 1, sizeof chunk, f)) > 0)
-    gsi_buf_add (&b, chunk, n);
-  if (ferror (f))
-    {
-      gsi_buf_release (&b);
-      return gsi_error_set (err, EIO, "read `%s`", path);
-    }
-  *out = gsi_buf_detach (&b, NULL);
-  return 0;
-}
-
-static int
 ensure_dir (const char *dir, gsi_error *err)
 {
   if (mkdir (dir, 0755) < 0 && errno != EEXIST)
@@ -212,7 +191,12 @@ fetch (gsi_apt_indexes *ix, const char *url, const char *sha256, const char *des
       if (dest && rename (got, dest) < 0)
         r = gsi_error_set (err, errno, "rename `%s` to `%s`", got, dest);
       else if (dest == NULL)
-        r = read_file (got, text, err);
+        {
+          gsi_buf b = GSI_BUF_INIT;
+          r = gsi_buf_read_file (&b, got, err);
+          *text = r == 0 ? gsi_buf_detach (&b, NULL) : NULL;
+          gsi_buf_release (&b);
+        }
       gsi_add_download_clear (&d);
     }
   return r;
@@ -474,9 +458,19 @@ cmp_update (const void *a, const void *b)
   return strcmp (((const gsi_apt_update *) a)->name, ((const gsi_apt_update *) b)->name);
 }
 
+static void
+push_update (gsi_apt_update **u, size_t *n, size_t *alloc, const char *name, const char *installed,
+             const char *available)
+{
+  GSI_ALLOC_GROW (*u, *n + 1, *alloc);
+  (*u)[*n].name = xstrdup (name);
+  (*u)[*n].installed = xstrdup (installed);
+  (*u)[(*n)++].available = xstrdup (available);
+}
+
 int
-gsi_apt_updates (gsi_apt_indexes *ix, const gsi_strvec *uris, const char *installed, gsi_apt_update **out,
-                 size_t *n, gsi_error *err)
+gsi_apt_view (gsi_apt_indexes *ix, const gsi_strvec *uris, const char *installed, gsi_apt_update **out, size_t *n,
+              gsi_error *err)
 {
   cleanup_free apt_index **idx = xcalloc (uris->n + 1, sizeof *idx);
   gsi_apt_update *u = NULL;
@@ -503,13 +497,8 @@ gsi_apt_updates (gsi_apt_indexes *ix, const gsi_strvec *uris, const char *instal
               if (v && (best == NULL || deb_cmp (v, best) > 0))
                 best = v;
             }
-          if (best && deb_cmp (best, version) > 0)
-            {
-              GSI_ALLOC_GROW (u, nu + 1, au);
-              u[nu].name = steal_pointer (&name);
-              u[nu].installed = steal_pointer (&version);
-              u[nu++].available = xstrdup (best);
-            }
+          if (best)
+            push_update (&u, &nu, &au, name, version, best);
         }
       l += len + (e ? 1 : 0);
     }
@@ -518,4 +507,50 @@ gsi_apt_updates (gsi_apt_indexes *ix, const gsi_strvec *uris, const char *instal
   *out = u;
   *n = nu;
   return 0;
+}
+
+char *
+gsi_apt_view_text (const gsi_apt_update *v, size_t n)
+{
+  gsi_buf b = GSI_BUF_INIT;
+
+  for (size_t i = 0; i < n; i++)
+    gsi_buf_addf (&b, "%s %s %s\n", v[i].name, v[i].installed, v[i].available);
+  return gsi_buf_detach (&b, NULL);
+}
+
+/* The available version a stored view gives name, or NULL (a view is "NAME INSTALLED AVAILABLE"
+ * lines, sorted by name, but a hand-edited one need not be: a linear scan is cheap enough).  */
+static char *
+before_available (const char *before, const char *name)
+{
+  size_t nl = strlen (name);
+
+  for (const char *l = before; l && *l;)
+    {
+      const char *e = strchr (l, '\n');
+      size_t len = e ? (size_t) (e - l) : strlen (l);
+      const char *last = len > nl ? memrchr (l, ' ', len) : NULL;
+      if (last && strncmp (l, name, nl) == 0 && l[nl] == ' ')
+        return xstrndup (last + 1, (size_t) (l + len - last - 1));
+      l += len + (e ? 1 : 0);
+    }
+  return NULL;
+}
+
+size_t
+gsi_apt_updates (const gsi_apt_update *now, size_t n, const char *before, gsi_apt_update **out)
+{
+  gsi_apt_update *u = NULL;
+  size_t nu = 0, au = 0;
+
+  for (size_t i = 0; i < n; i++)
+    {
+      cleanup_free char *then = before ? before_available (before, now[i].name) : NULL;
+      if (deb_cmp (now[i].available, now[i].installed) <= 0 || (then && strcmp (then, now[i].available) == 0))
+        continue;
+      push_update (&u, &nu, &au, now[i].name, now[i].installed, now[i].available);
+    }
+  *out = u;
+  return nu;
 }

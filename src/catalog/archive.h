@@ -3,7 +3,8 @@
  * The step cache keys an `apt-get install` by its command line, so a security update published
  * after an image was built would never reach it.  `gsi catalog build` asks each image it would
  * reuse for its index URIs (`apt-get indextargets`) and its installed packages (`dpkg-query -W`),
- * and rebuilds it without the cache when an index holds a higher version of one of them.
+ * and rebuilds it without the cache when an index holds a higher version of one of them than
+ * the image has and than the archive had when the image was built (gsi_apt_updates).
  *
  * For an index URI ".../dists/SUITE/COMP/binary-ARCH/Packages" the suite's InRelease (else Release)
  * is fetched; a suite marked "NotAutomatic: yes" without "ButAutomaticUpgrades: yes" (backports,
@@ -38,10 +39,19 @@ typedef struct gsi_apt_update
 gsi_apt_indexes *gsi_apt_indexes_new (const char *cache_dir);
 void gsi_apt_indexes_free (gsi_apt_indexes *ix);
 
-/* Packages of installed ("NAME VERSION" lines, as dpkg-query -W prints) that an index of uris has a
- * higher version of, sorted by name.  Packages no index knows are left out.  */
-int gsi_apt_updates (gsi_apt_indexes *ix, const gsi_strvec *uris, const char *installed, gsi_apt_update **out,
-                     size_t *n, gsi_error *err);
+/* The archive's view of an image: for each installed package ("NAME VERSION" lines, as dpkg-query
+ * -W prints them) that an index of uris knows, the highest version there, sorted by name.  */
+int gsi_apt_view (gsi_apt_indexes *ix, const gsi_strvec *uris, const char *installed, gsi_apt_update **out,
+                  size_t *n, gsi_error *err);
+/* A view as text to keep ("NAME INSTALLED AVAILABLE" lines), malloc'd.  */
+char *gsi_apt_view_text (const gsi_apt_update *v, size_t n);
+
+/* The updates in view now: packages the archive has a higher version of than the installed one,
+ * except those whose available version is the one before (the text of the view taken when the
+ * image was built; NULL when there is none) had too.  That exception stops a rebuild that cannot
+ * take an update (the image never upgrades that package) from coming back on every run: the
+ * image is rebuilt once each time the archive moves on.  Copies into *out; returns the count.  */
+size_t gsi_apt_updates (const gsi_apt_update *now, size_t n, const char *before, gsi_apt_update **out);
 void gsi_apt_updates_free (gsi_apt_update *u, size_t n);
 
 /* What a Release file says about a suite besides the checksums.  */

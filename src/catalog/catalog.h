@@ -49,6 +49,7 @@ typedef struct gsi_catalog_release
   char *suite;
   char *base;           /* a key of bases */
   gsi_strvec build_args; /* "NAME=VALUE", in file order */
+  char *pip_index_url;  /* pip_index_url: where pypi patches come from; NULL: pip's default */
   int line;
 } gsi_catalog_release;
 
@@ -60,6 +61,27 @@ typedef struct gsi_catalog_image_release
   char *reason;         /* NULL when not given */
 } gsi_catalog_image_release;
 
+/* A declared CVE fix: the image of that release must carry package at version fixed or later.
+ * From ROOT/patches/IMAGE.yaml:
+ *
+ *   "2025.1":                     # a release of the catalog
+ *     - package: openssl          # deb: the binary package; pypi: the distribution (any spelling)
+ *       ecosystem: deb            # deb (applied with apt) or pypi (pip, into the venv)
+ *       fixed: "3.5.1-1+deb13u1"  # a valid version of that ecosystem
+ *       advisories: [CVE-2025-9230, DSA-6015-1]   # vuln/advisory.h forms, at least one
+ *       reason: "..."             # why the image needs it, for the next reader
+ */
+typedef struct gsi_catalog_patch
+{
+  char *release;
+  char *package;
+  int ecosystem;        /* gsi_ecosystem of vuln/version.h */
+  char *fixed;
+  gsi_strvec advisories;
+  char *reason;
+  int line;             /* in the image's patch_file */
+} gsi_catalog_patch;
+
 typedef struct gsi_catalog_image
 {
   char *name;
@@ -69,6 +91,9 @@ typedef struct gsi_catalog_image
   gsi_catalog_image_release *releases;
   size_t n_releases;
   int line;
+  char *patch_file;      /* ROOT/patches/NAME.yaml when it exists, else NULL */
+  gsi_catalog_patch *patches;
+  size_t n_patches;
 } gsi_catalog_image;
 
 typedef struct gsi_catalog
@@ -102,6 +127,10 @@ int gsi_catalog_find_base (const gsi_catalog *c, const char *name);
 
 /* Whether image is built for release; *reason (may be NULL) gets the catalog's reason or NULL.  */
 bool gsi_catalog_available (const gsi_catalog *c, size_t image, const char *release, const char **reason);
+
+/* The patches of image for release: *n of them starting at the returned pointer (NULL when none);
+ * they are stored grouped by release.  */
+const gsi_catalog_patch *gsi_catalog_patches (const gsi_catalog *c, size_t image, const char *release, size_t *n);
 
 /* ROOT/ContainerFiles/NAME (malloc'd).  */
 char *gsi_catalog_containerfile (const gsi_catalog *c, size_t image);

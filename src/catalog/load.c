@@ -8,11 +8,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <libfyaml.h>
 
 #include "util/buf.h"
 #include "util/xalloc.h"
+#include "vuln/advisory.h"
+#include "vuln/version.h"
 
 typedef struct loader
 {
@@ -220,6 +223,8 @@ release_field (loader *l, void *obj, const char *key, struct fy_node *k, struct 
     return get_string (l, v, k, "base", &r->base);
   if (strcmp (key, "build_args") == 0)
     return load_build_args (l, r, k, v);
+  if (strcmp (key, "pip_index_url") == 0)
+    return get_string (l, v, k, "pip_index_url", &r->pip_index_url);
   return 1;
 }
 
@@ -310,6 +315,154 @@ check_image (loader *l, gsi_catalog_image *im, size_t index, struct fy_node *k)
   if (stat (cf, &st) < 0 || !S_ISREG (st.st_mode))
     return fail_at (l, k, k, "image `%s` has no Containerfile `ContainerFiles/%s`", im->name, im->name);
   return 0;
+}
+
+/* ---- patches/IMAGE.yaml ---- */
+
+static int
+load_advisories (loader *l, gsi_catalog_patch *p, struct fy_node *k, struct fy_node *v)
+{
+  void *it = NULL;
+  struct fy_node *e;
+
+  if (v == NULL || !fy_node_is_sequence (v) || fy_node_sequence_item_count (v) == 0)
+    return fail_at (l, v, k, "`advisories` must be a non-empty list of advisory ids");
+  while ((e = fy_node_sequence_iterate (v, &it)) != NULL)
+    {
+      const char *id = fy_node_is_scalar (e) ? fy_node_get_scalar0 (e) : NULL;
+      cleanup_error gsi_error why = GSI_ERROR_INIT;
+      if (id == NULL || !gsi_advisory_id_valid (id, &why))
+        return fail_at (l, e, k, "%s", id ? why.msg : "`advisories` must be a list of strings");
+      gsi_strvec_push (&p->advisories, id);
+    }
+  return 0;
+}
+
+static int
+patch_field (loader *l, void *obj, const char *key, struct fy_node *k, struct fy_node *v)
+{
+  gsi_catalog_patch *p = obj;
+  cleanup_free char *eco = NULL;
+
+  if (strcmp (key, "package") == 0)
+    return get_string (l, v, k, "package", &p->package);
+  if (strcmp (key, "fixed") == 0)
+    return get_string (l, v, k, "fixed", &p->fixed);
+  if (strcmp (key, "reason") == 0)
+    return get_string (l, v, k, "reason", &p->reason);
+  if (strcmp (key, "advisories") == 0)
+    return load_advisories (l, p, k, v);
+  if (strcmp (key, "ecosystem") == 0)
+    {
+      if (get_string (l, v, k, "ecosystem", &eco) < 0)
+        return -1;
+      if (strcmp (eco, "deb") != 0 && strcmp (eco, "pypi") != 0)
+        return fail_at (l, v, k, "`ecosystem` must be deb or pypi, got `%s`", eco);
+      p->ecosystem = strcmp (eco, "deb") == 0 ? GSI_ECO_DEB : GSI_ECO_PYPI;
+      return 0;
+    }
+  return 1;
+}
+
+/* The checks that need the whole entry: every field there, a version of its ecosystem, and a
+ * package name apt and pip would take (it lands in a shell command).  */
+static int
+check_patch (loader *l, gsi_catalog_patch *p, struct fy_node *at, struct fy_node *fixed)
+{
+  static const char *const required[] = { "package", "ecosystem", "fixed", "advisories", "reason" };
+  const void *have[] = { p->package, p->ecosystem >= 0 ? "" : NULL, p->fixed, p->advisories.v, p->reason };
+  cleanup_error gsi_error why = GSI_ERROR_INIT;
+
+  for (size_t i = 0; i < sizeof required / sizeof *required; i++)
+    if (have[i] == NULL)
+      return missing (l, at, required[i], "patch");
+  if (strspn (p->package, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.+-_") != strlen (p->package))
+    return fail_at (l, at, at, "patch package `%s` is not a package name", p->package);
+  if (!gsi_version_valid (p->ecosystem, p->fixed, &why))
+    return fail_at (l, fixed, at, "`fixed` is not a %s version: %s", gsi_ecosystem_name (p->ecosystem), why.msg);
+  return 0;
+}
+
+static int
+load_patch_list (loader *l, gsi_catalog_image *im, const char *release, struct fy_node *rk, struct fy_node *rv)
+{
+  void *it = NULL;
+  struct fy_node *e;
+
+  if (rv == NULL || !fy_node_is_sequence (rv))
+    return fail_at (l, rv, rk, "release `%s` must be a list of patches", release);
+  while ((e = fy_node_sequence_iterate (rv, &it)) != NULL)
+    {
+      gsi_catalog_patch *p;
+      if (!fy_node_is_mapping (e))
+        return fail_at (l, e, rk, "a patch must be a mapping");
+      im->patches = xrealloc (im->patches, (im->n_patches + 1) * sizeof *im->patches);
+      p = &im->patches[im->n_patches++];
+      memset (p, 0, sizeof *p);
+      p->ecosystem = -1;
+      p->release = xstrdup (release);
+      struct fy_node *pk = fy_node_mapping_lookup_key_by_string (e, "package", FY_NT);
+      if (pk == NULL)
+        pk = rk;
+      p->line = key_line (pk);
+      if (walk_fields (l, e, "a patch", patch_field, p) < 0
+          || check_patch (l, p, pk, fy_node_mapping_lookup_by_string (e, "fixed", FY_NT)) < 0)
+        return -1;
+    }
+  return 0;
+}
+
+static struct fy_document *parse_yaml (const char *path, gsi_error *err);
+
+/* ROOT/patches/NAME.yaml, when there is one: release -> list of patches.  */
+static int
+load_patches (gsi_catalog *c, gsi_catalog_image *im, gsi_error *err)
+{
+  cleanup_free char *path = xasprintf ("%s/patches/%s.yaml", c->root, im->name);
+  loader l = { c, path, err };
+  struct fy_document *doc;
+  struct fy_node *root;
+  struct fy_node_pair *pair;
+  void *it = NULL;
+  int r = 0;
+
+  if (access (path, F_OK) != 0)
+    return 0;
+  if ((doc = parse_yaml (path, err)) == NULL)
+    return -1;
+  root = fy_document_root (doc);
+  if (root != NULL && !fy_node_is_mapping (root))
+    r = gsi_error_at (err, path, 1, 1, "a patch file must map releases to lists of patches");
+  while (r == 0 && root && (pair = fy_node_mapping_iterate (root, &it)) != NULL)
+    {
+      struct fy_node *rk = fy_node_pair_key (pair);
+      const char *release = key_text (rk);
+      if (gsi_catalog_find_release (c, release) < 0)
+        r = fail_at (&l, rk, rk, "release `%s` is not a release of `%s`", release, c->path);
+      else
+        r = load_patch_list (&l, im, release, rk, fy_node_pair_value (pair));
+    }
+  fy_document_destroy (doc);
+  if (r == 0)
+    im->patch_file = steal_pointer (&path);
+  return r;
+}
+
+const gsi_catalog_patch *
+gsi_catalog_patches (const gsi_catalog *c, size_t image, const char *release, size_t *n)
+{
+  const gsi_catalog_image *im = &c->images[image];
+  size_t first = im->n_patches;
+
+  *n = 0;
+  for (size_t i = 0; i < im->n_patches; i++)
+    if (strcmp (im->patches[i].release, release) == 0)
+      {
+        if (*n == 0)
+          first = i;
+        (*n)++;
+      }
+  return *n ? &im->patches[first] : NULL;
 }
 
 /* ---- top level ---- */
@@ -513,6 +666,9 @@ load_top (loader *l, struct fy_node *root)
   v = top_get (root, "images", &k);
   if (load_images (l, k, v) < 0)
     return -1;
+  for (size_t i = 0; i < l->c->n_images; i++)
+    if (load_patches (l->c, &l->c->images[i], l->err) < 0)
+      return -1;
   for (size_t i = 0; i < l->c->n_releases; i++)
     {
       gsi_strvec *a = &l->c->releases[i].build_args;
@@ -667,6 +823,7 @@ gsi_catalog_free (gsi_catalog *c)
   for (size_t i = 0; i < c->n_releases; i++)
     {
       free (c->releases[i].name), free (c->releases[i].suite), free (c->releases[i].base);
+      free (c->releases[i].pip_index_url);
       gsi_strvec_clear (&c->releases[i].build_args);
     }
   for (size_t i = 0; i < c->n_images; i++)
@@ -674,6 +831,13 @@ gsi_catalog_free (gsi_catalog *c)
       gsi_catalog_image *im = &c->images[i];
       for (size_t j = 0; j < im->n_releases; j++)
         free (im->releases[j].release), free (im->releases[j].reason);
+      for (size_t j = 0; j < im->n_patches; j++)
+        {
+          gsi_catalog_patch *p = &im->patches[j];
+          free (p->release), free (p->package), free (p->fixed), free (p->reason);
+          gsi_strvec_clear (&p->advisories);
+        }
+      free (im->patches), free (im->patch_file);
       free (im->releases), free (im->name), free (im->description), free (im->service_package);
       gsi_strvec_clear (&im->smoke);
     }

@@ -4,6 +4,10 @@
  * child processes of the gsi binary itself (/proc/self/exe), since the engine moves the process
  * that builds into a private mount namespace and a failed build must not take the others down:
  *   1. gsi build -f ContainerFiles/IMAGE -t REGISTRY/IMAGE:RELEASE-candidate --build-arg ... ROOT
+ *   1b. the CVE patches of patches/IMAGE.yaml for the release, when it has any: a second gsi build
+ *      FROM the candidate (apt-get install --only-upgrade for deb, pip install --upgrade into the
+ *      venv for pypi), then every declared fix is checked in the image's inventory (vuln/inventory.h):
+ *      one that did not land fails the image with the package, the wanted and the found versions
  *   2. gsi run --network none CANDIDATE dpkg-query -W -f '${Version}' SERVICE_PACKAGE  (the version)
  *   3. the OCI labels are set in a new config (gsi_catalog_relabel): title, description, version,
  *      revision (the newest commit that touched the image's inputs, see image_revision), created (the config's created time, stable under
@@ -26,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,6 +41,8 @@
 #include "oci/store.h"
 #include "registry/registry.h"
 #include "util/buf.h"
+#include "vuln/inventory.h"
+#include "vuln/version.h"
 #include "util/xalloc.h"
 
 #define SELF_EXE "/proc/self/exe"
@@ -61,8 +68,8 @@ typedef struct job
   gsi_strvec tags;
   char *revision;     /* the label: see image_revision */
   char *updates;      /* "N package updates in the archive: ..." when the archive moved on, else NULL */
-  json_t *updates_v;  /* the same as [{name, installed, available}] for the report */
-  json_t *push;       /* --push: {digest, blobs_uploaded, ...}, else NULL */
+  json_t *details;    /* more report fields: updates [{name, installed, available}], patches
+                         [{package, ecosystem, fixed, found, advisories}], push {digest, ...} */
   bool bad;           /* failed, or skipped because of a failure (not because of "not available") */
 } job;
 
@@ -84,6 +91,8 @@ typedef struct build_ctx
   char *revision;
   char *workdir;
   bool stopping;
+  gsi_apt_indexes *ix; /* the package update check's indexes, NULL when it is off */
+  char *views_dir;     /* STORE/gsi-private/apt-indexes/views: the archive's view per image digest */
 } build_ctx;
 
 static double
@@ -277,6 +286,189 @@ worker_build (worker *w, gsi_error *err)
   return r;
 }
 
+/* ---- CVE patches ---- */
+
+/* A shell word in single quotes: package names are checked by the catalog loader, versions may
+ * hold characters the shell would read.  */
+static void
+add_quoted (gsi_buf *b, const char *s)
+{
+  gsi_buf_addch (b, '\'');
+  for (; *s; s++)
+    if (*s == '\'')
+      gsi_buf_addstr (b, "'\\''");
+    else
+      gsi_buf_addch (b, *s);
+  gsi_buf_addch (b, '\'');
+}
+
+/* The patch step as a Containerfile FROM the candidate: root for the package managers, then the
+ * image's own user again.  */
+static char *
+patch_containerfile (worker *w, const gsi_catalog_patch *p, size_t n, const char *user)
+{
+  gsi_buf b = GSI_BUF_INIT;
+  bool deb = false, pypi = false;
+
+  gsi_buf_addf (&b, "# CVE patches of %s for %s, from %s (written by gsi catalog build)\n", w->im->name,
+                w->b->release, w->im->patch_file);
+  gsi_buf_addf (&b, "FROM %s\nUSER root\n", w->candidate);
+  for (size_t i = 0; i < n; i++)
+    deb |= p[i].ecosystem == GSI_ECO_DEB, pypi |= p[i].ecosystem == GSI_ECO_PYPI;
+  if (deb)
+    {
+      gsi_buf_addstr (&b, "RUN export DEBIAN_FRONTEND=noninteractive && apt-get update && "
+                          "apt-get install -y --only-upgrade --no-install-recommends");
+      for (size_t i = 0; i < n; i++)
+        if (p[i].ecosystem == GSI_ECO_DEB)
+          gsi_buf_addch (&b, ' '), add_quoted (&b, p[i].package);
+      gsi_buf_addstr (&b, " && apt-get clean && rm -rf /var/lib/apt/lists/*\n");
+    }
+  if (pypi)
+    {
+      gsi_buf_addstr (&b, "RUN ");
+      if (w->b->rel->pip_index_url)
+        {
+          gsi_buf_addstr (&b, "PIP_INDEX_URL=");
+          add_quoted (&b, w->b->rel->pip_index_url);
+          gsi_buf_addch (&b, ' ');
+        }
+      gsi_buf_addstr (&b, "/var/lib/openstack/bin/python3 -m pip install --no-cache-dir --upgrade");
+      for (size_t i = 0; i < n; i++)
+        if (p[i].ecosystem == GSI_ECO_PYPI)
+          {
+            cleanup_free char *req = xasprintf ("%s>=%s", p[i].package, p[i].fixed);
+            gsi_buf_addch (&b, ' ');
+            add_quoted (&b, req);
+          }
+      gsi_buf_addch (&b, '\n');
+    }
+  if (user && *user)
+    gsi_buf_addf (&b, "USER %s\n", user);
+  return gsi_buf_detach (&b, NULL);
+}
+
+static int
+write_text (const char *path, const char *text, gsi_error *err)
+{
+  cleanup_file FILE *f = fopen (path, "we");
+
+  if (f == NULL || fputs (text, f) < 0 || fflush (f) != 0)
+    return gsi_error_set (err, errno, "write `%s`", path);
+  return 0;
+}
+
+static int
+worker_patch_build (worker *w, const gsi_catalog_patch *p, size_t n, gsi_error *err)
+{
+  cleanup_strvec gsi_strvec v = GSI_STRVEC_INIT;
+  cleanup_free char *ctx = xasprintf ("%s/%s.patch", w->b->workdir, w->im->name);
+  cleanup_free char *cf = xasprintf ("%s/Containerfile", ctx);
+  cleanup_free char *text = NULL;
+  cleanup_store gsi_store *s = NULL;
+  cleanup_free char *root = gsi_store_default_root (err);
+  gsi_image_config cfg;
+  int r;
+
+  gsi_image_config_init (&cfg);
+  if (root == NULL || gsi_store_open (root, &s, err) < 0
+      || gsi_store_load_image (s, w->candidate, NULL, NULL, &cfg, err) < 0)
+    {
+      gsi_image_config_clear (&cfg);
+      return -1;
+    }
+  text = patch_containerfile (w, p, n, cfg.user);
+  gsi_image_config_clear (&cfg);
+  if (mkdir (ctx, 0755) < 0 && errno != EEXIST)
+    return gsi_error_set (err, errno, "mkdir `%s`", ctx);
+  if (write_text (cf, text, err) < 0)
+    return -1;
+  dprintf (w->log_fd, "== CVE patches (%s):\n%s", w->im->patch_file, text);
+  gsi_argv (&v, "build");
+  gsi_strvec_push (&v, "-f");
+  gsi_strvec_push (&v, cf);
+  gsi_strvec_push (&v, "-t");
+  gsi_strvec_push (&v, w->candidate);
+  if (w->b->no_cache || w->b->jobs_v[w->image].updates)
+    gsi_strvec_push (&v, "--no-cache");
+  gsi_strvec_push (&v, ctx);
+  r = run_gsi (&v, w->log_fd, NULL, err);
+  if (r > 0)
+    {
+      cleanup_free char *why = last_error_line (w->log_path);
+      gsi_buf_addf (&w->reason, "CVE patch step failed: %s (see %s)", why ? why : "no message", w->log_path);
+    }
+  return r;
+}
+
+/* Whether the image carries p: every copy of a pypi distribution that pip put there (the venv's,
+ * which shadow Debian's) or, when pip put none, every copy; a deb package by its dpkg version.
+ * found gets the versions seen, for the message.  */
+static bool
+patch_landed (const gsi_inventory *inv, const gsi_catalog_patch *p, gsi_buf *found)
+{
+  cleanup_free char *name = p->ecosystem == GSI_ECO_PYPI ? gsi_pep503_name (p->package) : xstrdup (p->package);
+  size_t first = 0, n = gsi_inventory_find (inv, p->ecosystem, name, &first), pip = 0;
+  bool ok = n > 0;
+
+  for (size_t i = first; i < first + n; i++)
+    pip += inv->pkgs[i].owner_deb == NULL && p->ecosystem == GSI_ECO_PYPI;
+  for (size_t i = first; i < first + n; i++)
+    {
+      const gsi_package *k = &inv->pkgs[i];
+      cleanup_error gsi_error ignore = GSI_ERROR_INIT;
+      int cmp = -1;
+      if (pip && k->owner_deb)
+        continue;
+      gsi_buf_addf (found, "%s%s", found->len ? ", " : "", k->version);
+      if (p->ecosystem == GSI_ECO_PYPI && k->location)
+        gsi_buf_addf (found, " in /%s", k->location);
+      if (gsi_version_compare (p->ecosystem, k->version, p->fixed, &cmp, &ignore) < 0 || cmp < 0)
+        ok = false;
+    }
+  if (n == 0)
+    gsi_buf_addstr (found, "not installed");
+  return ok;
+}
+
+/* Checks every declared fix in the built image; the first one missing fails the image.  */
+static int
+worker_verify (worker *w, gsi_store *s, const gsi_catalog_patch *p, size_t n, json_t *res, gsi_error *err)
+{
+  gsi_inventory inv = { 0 };
+  json_t *list;
+  int r = 0;
+
+  if (gsi_inventory_read (s, w->candidate, &inv, err) < 0)
+    return gsi_error_wrap (err, "CVE patch check of `%s`", w->candidate);
+  list = json_array ();
+  for (size_t i = 0; i < n && r == 0; i++)
+    {
+      cleanup_buf gsi_buf found = GSI_BUF_INIT;
+      json_t *o = json_object (), *ids = json_array ();
+      bool ok = patch_landed (&inv, &p[i], &found);
+
+      for (size_t k = 0; k < p[i].advisories.n; k++)
+        json_array_append_new (ids, json_string (p[i].advisories.v[k]));
+      json_object_set_new (o, "package", json_string (p[i].package));
+      json_object_set_new (o, "ecosystem", json_string (gsi_ecosystem_name (p[i].ecosystem)));
+      json_object_set_new (o, "fixed", json_string (p[i].fixed));
+      json_object_set_new (o, "found", json_string (found.buf));
+      json_object_set_new (o, "advisories", ids);
+      json_array_append_new (list, o);
+      if (!ok)
+        {
+          gsi_buf_addf (&w->reason, "CVE patch did not land: %s %s wants %s or later, found %s (%s; %s:%d)",
+                        gsi_ecosystem_name (p[i].ecosystem), p[i].package, p[i].fixed, found.buf,
+                        p[i].advisories.v[0], w->im->patch_file, p[i].line);
+          r = 1;
+        }
+    }
+  json_object_set_new (res, "patches", list);
+  gsi_inventory_clear (&inv);
+  return r;
+}
+
 static int
 worker_version (worker *w, char **version, gsi_error *err)
 {
@@ -323,10 +515,15 @@ static int
 worker_label (worker *w, gsi_store *s, const char *version, char *digest, gsi_error *err)
 {
   gsi_image_config cfg;
-  const char *keys[8], *values[8];
-  size_t n = 0;
+  const char *keys[9], *values[9];
+  size_t n = 0, np = 0;
+  const gsi_catalog_patch *p = gsi_catalog_patches (w->b->c, w->image, w->b->release, &np);
+  cleanup_buf gsi_buf ids = GSI_BUF_INIT;
   int r;
 
+  for (size_t i = 0; i < np; i++)
+    for (size_t k = 0; k < p[i].advisories.n; k++)
+      gsi_buf_addf (&ids, "%s%s", ids.len ? "," : "", p[i].advisories.v[k]);
   gsi_image_config_init (&cfg);
   r = gsi_store_load_image (s, w->candidate, NULL, NULL, &cfg, err);
   if (r == 0)
@@ -338,6 +535,8 @@ worker_label (worker *w, gsi_store *s, const char *version, char *digest, gsi_er
       /* The config's own time: a cached rebuild keeps it, so the digest stays the same.  */
       add_label (keys, values, &n, "org.opencontainers.image.created", cfg.created);
       add_label (keys, values, &n, "org.opencontainers.image.source", w->b->c->source);
+      /* The advisories the patch step fixed, checked in this very image.  */
+      add_label (keys, values, &n, "io.genestack.cve-patches", ids.len ? ids.buf : NULL);
       keys[n] = values[n] = NULL;
       r = gsi_catalog_relabel (s, w->candidate, keys, values, w->candidate, digest, err);
     }
@@ -417,6 +616,17 @@ worker_untag_candidate (worker *w, gsi_store *s)
 {
   cleanup_error gsi_error ignore = GSI_ERROR_INIT;
   gsi_store_untag (s, w->candidate, &ignore);
+}
+
+/* The same when the store is not open yet (a failed patch build leaves the unpatched candidate).  */
+static void
+worker_untag_candidate_root (worker *w)
+{
+  cleanup_error gsi_error ignore = GSI_ERROR_INIT;
+  cleanup_free char *root = gsi_store_default_root (&ignore);
+  cleanup_store gsi_store *s = NULL;
+  if (root && gsi_store_open (root, &s, &ignore) == 0)
+    worker_untag_candidate (w, s);
 }
 
 static void
@@ -500,13 +710,26 @@ worker_run (worker *w, json_t *res, gsi_error *err)
 {
   cleanup_store gsi_store *s = NULL;
   cleanup_free char *root = NULL;
+  size_t np = 0;
+  const gsi_catalog_patch *p = gsi_catalog_patches (w->b->c, w->image, w->b->release, &np);
   int r = worker_build (w, err);
 
+  if (r == 0 && np > 0)
+    r = worker_patch_build (w, p, np, err);
   if (r != 0)
-    return r < 0 ? -1 : 1;
+    {
+      if (r > 0)
+        worker_untag_candidate_root (w);
+      return r < 0 ? -1 : 1;
+    }
   root = gsi_store_default_root (err);
   if (root == NULL || gsi_store_open (root, &s, err) < 0)
     return -1;
+  if (np > 0 && (r = worker_verify (w, s, p, np, res, err)) != 0)
+    {
+      worker_untag_candidate (w, s);
+      return r < 0 ? -1 : 1;
+    }
   return worker_finish (w, s, res, err);
 }
 
@@ -604,6 +827,8 @@ job_start (build_ctx *b, size_t i, gsi_error *err)
   return 0;
 }
 
+static void record_view (build_ctx *b, size_t i);
+
 static void
 job_collect (build_ctx *b, size_t i, int status)
 {
@@ -631,16 +856,20 @@ job_collect (build_ctx *b, size_t i, int status)
   if (reason == NULL && st && strcmp (st, "failed") != 0)
     reason = j->updates; /* why it was built without the cache */
   job_finish (b, i, st ? st : "failed", reason);
+  if (job_ok (j))
+    record_view (b, i);
   json_t *push = res ? json_object_get (res, "push") : NULL;
   if (push)
     {
-      j->push = json_incref (push);
+      json_object_set (j->details, "push", push);
       fprintf (stderr, "%s: pushed %s (%lld blobs uploaded, %lld mounted, %lld already there)\n",
                b->c->images[i].name, json_string_value (json_object_get (push, "digest")),
                (long long) json_integer_value (json_object_get (push, "blobs_uploaded")),
                (long long) json_integer_value (json_object_get (push, "blobs_mounted")),
                (long long) json_integer_value (json_object_get (push, "blobs_existing")));
     }
+  if (res && json_object_get (res, "patches"))
+    json_object_set (j->details, "patches", json_object_get (res, "patches"));
   /* What the smoke test printed is the proof the service is there: show it with the status.  */
   const char *smoke = res ? json_string_value (json_object_get (res, "smoke_output")) : NULL;
   if (smoke && *smoke)
@@ -849,7 +1078,7 @@ note_updates (job *j, const gsi_apt_update *u, size_t n)
 {
   gsi_buf why = GSI_BUF_INIT;
 
-  j->updates_v = json_array ();
+  json_t *list = json_array ();
   gsi_buf_addf (&why, "%zu package update%s in the archive:", n, n == 1 ? "" : "s");
   for (size_t i = 0; i < n; i++)
     {
@@ -857,13 +1086,32 @@ note_updates (job *j, const gsi_apt_update *u, size_t n)
       json_object_set_new (o, "name", json_string (u[i].name));
       json_object_set_new (o, "installed", json_string (u[i].installed));
       json_object_set_new (o, "available", json_string (u[i].available));
-      json_array_append_new (j->updates_v, o);
+      json_array_append_new (list, o);
       if (i < 3)
         gsi_buf_addf (&why, "%s %s %s -> %s", i ? "," : "", u[i].name, u[i].installed, u[i].available);
     }
   if (n > 3)
     gsi_buf_addf (&why, " and %zu more", n - 3);
+  json_object_set_new (j->details, "updates", list);
   j->updates = gsi_buf_detach (&why, NULL);
+}
+
+/* The archive's view of ref and, via *digest_hex, where it is kept.  */
+static int
+image_view (build_ctx *b, gsi_store *s, const char *ref, gsi_apt_update **v, size_t *n, char **path,
+            gsi_error *err)
+{
+  cleanup_strvec gsi_strvec uris = GSI_STRVEC_INIT;
+  cleanup_buf gsi_buf installed = GSI_BUF_INIT;
+  gsi_descriptor d = GSI_DESCRIPTOR_INIT;
+  int r = gsi_store_resolve (s, ref, &d, err);
+
+  if (r == 0)
+    *path = xasprintf ("%s/%s", b->views_dir, d.digest + 7);
+  gsi_descriptor_clear (&d);
+  if (r < 0 || probe_image (b, ref, &uris, &installed, err) < 0)
+    return -1;
+  return gsi_apt_view (b->ix, &uris, installed.buf, v, n, err);
 }
 
 /* A failed check is a warning, never a failed build: the archive may be out of reach (an air-gapped
@@ -874,43 +1122,82 @@ check_updates (build_ctx *b, gsi_error *err)
   cleanup_store gsi_store *s = NULL;
   cleanup_free char *root = gsi_store_default_root (err);
   cleanup_free char *cache = NULL;
-  gsi_apt_indexes *ix;
 
   if (b->no_cache || b->no_update_check)
     return 0;
   if (root == NULL || gsi_store_open (root, &s, err) < 0)
     return -1;
   cache = xasprintf ("%s/" GSI_STORE_PRIVATE_DIR "/apt-indexes", gsi_store_root (s));
-  ix = gsi_apt_indexes_new (cache);
+  b->views_dir = xasprintf ("%s/views", cache);
+  b->ix = gsi_apt_indexes_new (cache);
   for (size_t k = 0; k < b->d->n; k++)
     {
       size_t i = b->d->order[k];
       const char *name = b->c->images[i].name;
       cleanup_free char *latest = gsi_catalog_tag (b->c, b->c->tag_latest, name, b->release, b->date);
-      cleanup_strvec gsi_strvec uris = GSI_STRVEC_INIT;
-      cleanup_buf gsi_buf installed = GSI_BUF_INIT;
+      cleanup_free char *path = NULL;
       cleanup_error gsi_error why = GSI_ERROR_INIT;
-      gsi_apt_update *u = NULL;
-      size_t n = 0;
+      cleanup_buf gsi_buf before = GSI_BUF_INIT;
+      gsi_apt_update *v = NULL, *u = NULL;
+      size_t nv = 0, nu;
 
       if (b->jobs_v[i].state != JOB_PENDING || !gsi_catalog_available (b->c, i, b->release, NULL)
           || !in_store (s, latest))
         continue;
-      if (probe_image (b, latest, &uris, &installed, &why) < 0
-          || gsi_apt_updates (ix, &uris, installed.buf, &u, &n, &why) < 0)
+      if (image_view (b, s, latest, &v, &nv, &path, &why) < 0)
         {
           fprintf (stderr, "%s: warning: package update check skipped: %s\n", name, why.msg);
           continue;
         }
-      if (n > 0)
+      /* No view kept (an image from before the check, or built with it off): every update counts.  */
+      bool have_before = access (path, R_OK) == 0;
+      if (have_before && gsi_buf_read_file (&before, path, &why) < 0)
         {
-          note_updates (&b->jobs_v[i], u, n);
+          fprintf (stderr, "%s: warning: %s\n", name, why.msg);
+          have_before = false;
+        }
+      nu = gsi_apt_updates (v, nv, have_before ? before.buf : NULL, &u);
+      if (nu > 0)
+        {
+          note_updates (&b->jobs_v[i], u, nu);
           fprintf (stderr, "%s: %s; building without the cache\n", name, b->jobs_v[i].updates);
         }
-      gsi_apt_updates_free (u, n);
+      gsi_apt_updates_free (u, nu);
+      gsi_apt_updates_free (v, nv);
     }
-  gsi_apt_indexes_free (ix);
   return 0;
+}
+
+/* Keeps the archive's view of a freshly built image, so the next run knows what the archive had
+ * when it was built.  A failure costs a rebuild next time, never this build.  */
+static void
+record_view (build_ctx *b, size_t i)
+{
+  cleanup_store gsi_store *s = NULL;
+  cleanup_error gsi_error why = GSI_ERROR_INIT;
+  cleanup_free char *root = gsi_store_default_root (&why);
+  cleanup_free char *latest = gsi_catalog_tag (b->c, b->c->tag_latest, b->c->images[i].name, b->release, b->date);
+  cleanup_free char *path = NULL, *text = NULL, *tmp = NULL;
+  gsi_apt_update *v = NULL;
+  size_t nv = 0;
+
+  if (b->ix == NULL || root == NULL || gsi_store_open (root, &s, &why) < 0
+      || image_view (b, s, latest, &v, &nv, &path, &why) < 0)
+    {
+      if (b->ix)
+        fprintf (stderr, "%s: warning: package view not kept: %s\n", b->c->images[i].name, why.msg);
+      return;
+    }
+  text = gsi_apt_view_text (v, nv);
+  gsi_apt_updates_free (v, nv);
+  tmp = xasprintf ("%s.tmp.%d", path, (int) getpid ());
+  if ((mkdir (b->views_dir, 0755) < 0 && errno != EEXIST) || write_text (tmp, text, &why) < 0
+      || rename (tmp, path) < 0)
+    {
+      fprintf (stderr, "%s: warning: package view not kept: %s\n", b->c->images[i].name,
+               why.msg ? why.msg : strerror (errno));
+      unlink (tmp);
+    }
 }
 
 /* ---- report ---- */
@@ -972,10 +1259,7 @@ write_report (build_ctx *b, gsi_error *err)
       json_object_set_new (o, "digest", j->digest[0] ? json_string (j->digest) : json_null ());
       json_object_set_new (o, "size", j->size > 0 ? json_integer (j->size) : json_null ());
       json_object_set_new (o, "tags", tags);
-      if (j->updates_v)
-        json_object_set_new (o, "updates", json_incref (j->updates_v));
-      if (j->push)
-        json_object_set_new (o, "push", json_incref (j->push));
+      json_object_update (o, j->details);
       json_array_append_new (images, o);
     }
   json_object_set_new (doc, "images", images);
@@ -1011,7 +1295,8 @@ print_build_help (void)
           "  --keep-going     go on after a failure (only the failed image's descendants are skipped)\n"
           "  --report FILE    write a JSON report: {\"release\", \"date\", \"revision\", \"images\": [{\"name\",\n"
           "                   \"status\", \"reason\", \"duration\", \"digest\", \"size\", \"tags\",\n"
-          "                   \"updates\" (when package updates forced a rebuild), \"push\" (with --push:\n"
+          "                   \"updates\" (when package updates forced a rebuild), \"patches\" (the CVE\n"
+          "                   patches checked: package, ecosystem, fixed, found, advisories), \"push\" (with --push:\n"
           "                   {\"digest\", \"blobs_uploaded\", \"blobs_mounted\", \"blobs_existing\",\n"
           "                   \"bytes_uploaded\"})}]}\n"
           "  --no-cache       build without the step cache\n"
@@ -1022,6 +1307,12 @@ print_build_help (void)
           "                   image and keeps its local tags\n"
           "  --no-update-check\n"
           "                   do not ask the Debian archive for package updates (see below)\n\n"
+          "CVE patches: patches/IMAGE.yaml declares, per release, fixes the image must carry (package,\n"
+          "ecosystem deb or pypi, fixed version, advisory ids, reason).  After the Containerfile, a patch\n"
+          "step FROM the candidate upgrades them (apt-get install --only-upgrade; pip install --upgrade\n"
+          "into /var/lib/openstack, from the release's pip_index_url when set), then each fix is looked\n"
+          "up in the image's inventory: one that did not land fails the image with the package, the\n"
+          "wanted and the found versions.  The advisories go in the label io.genestack.cve-patches.\n\n"
           "Package updates: the step cache would keep an image's `apt-get install` output forever.  So\n"
           "every image that already has an R-latest is asked (gsi run, no network) for its apt index\n"
           "URIs and installed packages; the suites' Release files and Packages indexes are fetched\n"
@@ -1108,7 +1399,10 @@ select_jobs (build_ctx *b, gsi_error *err)
   gsi_catalog_dag_close (b->d, want);
   b->jobs_v = xcalloc (b->d->n + 1, sizeof *b->jobs_v);
   for (size_t i = 0; i < b->d->n; i++)
-    b->jobs_v[i].state = want[i] ? JOB_PENDING : JOB_OUT;
+    {
+      b->jobs_v[i].state = want[i] ? JOB_PENDING : JOB_OUT;
+      b->jobs_v[i].details = json_object ();
+    }
   return 0;
 }
 
@@ -1167,8 +1461,7 @@ build_ctx_clear (build_ctx *b)
       free (b->jobs_v[i].reason);
       free (b->jobs_v[i].revision);
       free (b->jobs_v[i].updates);
-      json_decref (b->jobs_v[i].updates_v);
-      json_decref (b->jobs_v[i].push);
+      json_decref (b->jobs_v[i].details);
       gsi_strvec_clear (&b->jobs_v[i].tags);
     }
   free (b->jobs_v);
@@ -1177,6 +1470,8 @@ build_ctx_clear (build_ctx *b)
   gsi_strvec_clear (&b->wanted);
   free (b->revision);
   free (b->workdir);
+  free (b->views_dir);
+  gsi_apt_indexes_free (b->ix);
 }
 
 static size_t

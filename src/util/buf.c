@@ -1,5 +1,10 @@
 #include "buf.h"
+#include "error.h"
 #include "xalloc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <stdio.h>
 #include <string.h>
@@ -173,4 +178,26 @@ gsi_buf_rtrim (gsi_buf *b, const char *set)
   while (n > 0 && strchr (set, b->buf[n - 1]) && b->buf[n - 1] != '\0')
     n--;
   gsi_buf_setlen (b, n);
+}
+
+int
+gsi_buf_read_file (gsi_buf *b, const char *path, gsi_error *err)
+{
+  cleanup_close int fd = open (path, O_RDONLY | O_CLOEXEC);
+  ssize_t n;
+
+  if (fd < 0)
+    return gsi_error_set (err, errno, "open `%s`", path);
+  for (;;)
+    {
+      gsi_buf_grow (b, 65536);
+      n = read (fd, b->buf + b->len, b->alloc - b->len - 1);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        return gsi_error_set (err, errno, "read `%s`", path);
+      if (n == 0)
+        return 0;
+      gsi_buf_setlen (b, b->len + (size_t) n);
+    }
 }

@@ -39,6 +39,10 @@ void gsi_buf_add_utf8 (gsi_buf *b, unsigned cp);
 /* Removes trailing bytes that are in set (e.g. " \t\r\n").  */
 void gsi_buf_rtrim (gsi_buf *b, const char *set);
 
+struct gsi_error;
+/* Appends the whole file at path (git's strbuf_read_file); -1 with err naming the file.  */
+int gsi_buf_read_file (gsi_buf *b, const char *path, struct gsi_error *err);
+
 static inline void
 cleanup_bufp (gsi_buf *b)
 {

@@ -62,13 +62,6 @@ gsic ()
   "$GSI" --root "$STORE" catalog build --catalog "$CATDIR/catalog.yaml" --release r1 "$@"
 }
 
-field ()
-{
-  python3 -c 'import json,sys
-for i in json.load(open(sys.argv[1]))["images"]:
-    if i["name"] == sys.argv[2]: print(json.dumps(i.get(sys.argv[3])))' "$1" "$2" "$3"
-}
-
 installed_base_files ()
 {
   "$GSI" --root "$STORE" run --network none --entrypoint= localhost/gsi-apt/aptimg:r1-latest \
@@ -79,7 +72,7 @@ installed_base_files ()
   publish "1"
   run gsic aptchild --report "$BATS_TEST_TMPDIR/first.json"
   assert_status 0
-  assert_equal '"built"' "$(field "$BATS_TEST_TMPDIR/first.json" aptimg status)"
+  assert_equal '"built"' "$(report_get "$BATS_TEST_TMPDIR/first.json" aptimg status)"
   local have
   have=$(installed_base_files)
   [ -n "$have" ]
@@ -88,9 +81,9 @@ installed_base_files ()
   publish "$have"
   run gsic aptchild --report "$BATS_TEST_TMPDIR/same.json"
   assert_status 0
-  assert_equal '"unchanged"' "$(field "$BATS_TEST_TMPDIR/same.json" aptimg status)"
-  assert_equal null "$(field "$BATS_TEST_TMPDIR/same.json" aptimg updates)"
-  assert_equal null "$(field "$BATS_TEST_TMPDIR/same.json" aptimg reason)"
+  assert_equal '"unchanged"' "$(report_get "$BATS_TEST_TMPDIR/same.json" aptimg status)"
+  assert_equal null "$(report_get "$BATS_TEST_TMPDIR/same.json" aptimg updates)"
+  assert_equal null "$(report_get "$BATS_TEST_TMPDIR/same.json" aptimg reason)"
 
   # A newer base-files: aptimg is built without the cache, and says why.
   publish "99:1"
@@ -98,13 +91,25 @@ installed_base_files ()
   assert_status 0
   assert_contains "aptimg: 1 package update in the archive: base-files $have -> 99:1; building without the cache" "$output"
   assert_equal "[{\"name\": \"base-files\", \"installed\": \"$have\", \"available\": \"99:1\"}]" \
-    "$(field "$BATS_TEST_TMPDIR/newer.json" aptimg updates)"
+    "$(report_get "$BATS_TEST_TMPDIR/newer.json" aptimg updates)"
   assert_equal "\"1 package update in the archive: base-files $have -> 99:1\"" \
-    "$(field "$BATS_TEST_TMPDIR/newer.json" aptimg reason)"
+    "$(report_get "$BATS_TEST_TMPDIR/newer.json" aptimg reason)"
   # A package the image does not have is no update, and the child inherits base-files from
   # its parent: it is reported too (and rebuilt, whatever its parent's digest did).
-  assert_contains "base-files" "$(field "$BATS_TEST_TMPDIR/newer.json" aptchild updates)"
-  [[ "$(field "$BATS_TEST_TMPDIR/newer.json" aptimg updates)" != *not-installed* ]]
+  assert_contains "base-files" "$(report_get "$BATS_TEST_TMPDIR/newer.json" aptchild updates)"
+  [[ "$(report_get "$BATS_TEST_TMPDIR/newer.json" aptimg updates)" != *not-installed* ]]
+
+  # Nothing in these images upgrades base-files, so the rebuild could not take 99:1: the next run
+  # knows the archive already had it when the image was built, and reuses the cache.
+  run gsic aptchild --report "$BATS_TEST_TMPDIR/again.json"
+  assert_status 0
+  assert_equal '"unchanged"' "$(report_get "$BATS_TEST_TMPDIR/again.json" aptimg status)"
+  assert_equal null "$(report_get "$BATS_TEST_TMPDIR/again.json" aptimg updates)"
+  # ... until the archive moves on again.
+  publish "99:2"
+  run gsic aptimg --report "$BATS_TEST_TMPDIR/moved.json"
+  assert_status 0
+  assert_contains '"available": "99:2"' "$(report_get "$BATS_TEST_TMPDIR/moved.json" aptimg updates)"
 }
 
 @test "catalog build: a NotAutomatic suite (backports, experimental) supplies no update" {
@@ -114,13 +119,13 @@ installed_base_files ()
   publish "99:1" $'NotAutomatic: yes\n'
   run gsic aptimg --report "$BATS_TEST_TMPDIR/r.json"
   assert_status 0
-  assert_equal '"unchanged"' "$(field "$BATS_TEST_TMPDIR/r.json" aptimg status)"
-  assert_equal null "$(field "$BATS_TEST_TMPDIR/r.json" aptimg updates)"
+  assert_equal '"unchanged"' "$(report_get "$BATS_TEST_TMPDIR/r.json" aptimg status)"
+  assert_equal null "$(report_get "$BATS_TEST_TMPDIR/r.json" aptimg updates)"
   # ButAutomaticUpgrades makes it a source of upgrades again, as in apt.
   publish "99:1" $'NotAutomatic: yes\nButAutomaticUpgrades: yes\n'
   run gsic aptimg --report "$BATS_TEST_TMPDIR/r2.json"
   assert_status 0
-  assert_contains '"available": "99:1"' "$(field "$BATS_TEST_TMPDIR/r2.json" aptimg updates)"
+  assert_contains '"available": "99:1"' "$(report_get "$BATS_TEST_TMPDIR/r2.json" aptimg updates)"
 }
 
 @test "catalog build: an index whose checksum does not match is a warning, and the cache is used" {
@@ -135,7 +140,7 @@ installed_base_files ()
   assert_status 0
   assert_contains "aptimg: warning: package update check skipped: index \`http://127.0.0.1:$PORT/debian/dists/fake/main/binary-amd64/Packages\`" "$output"
   assert_contains "digest mismatch" "$output"
-  assert_equal '"unchanged"' "$(field "$BATS_TEST_TMPDIR/r.json" aptimg status)"
+  assert_equal '"unchanged"' "$(report_get "$BATS_TEST_TMPDIR/r.json" aptimg status)"
   # Nothing unverified was kept in the index cache.
   run find "$STORE/gsi-private/apt-indexes" -maxdepth 1 -name '0000*'
   assert_equal "" "$output"
@@ -150,7 +155,7 @@ installed_base_files ()
   assert_status 0
   assert_contains "aptimg: warning: package update check skipped:" "$output"
   assert_contains "InRelease" "$output"
-  assert_equal '"unchanged"' "$(field "$BATS_TEST_TMPDIR/r.json" aptimg status)"
+  assert_equal '"unchanged"' "$(report_get "$BATS_TEST_TMPDIR/r.json" aptimg status)"
   run gsic aptimg --no-update-check
   assert_status 0
   [[ "$output" != *"update check"* ]]

@@ -112,3 +112,11 @@ make_test_base_context ()
   printf 'root:x:0:0:root:/root:/bin/sh\n' > "$1/rootfs/etc/passwd"
   printf 'FROM scratch\nCOPY rootfs/ /\n' > "$1/Containerfile"
 }
+
+# Prints, as JSON, field $3 of image $2 in the catalog build report $1 (null when absent).
+report_get ()
+{
+  python3 -c 'import json,sys
+for i in json.load(open(sys.argv[1]))["images"]:
+    if i["name"] == sys.argv[2]: print(json.dumps(i.get(sys.argv[3])))' "$1" "$2" "$3"
+}

@@ -14,6 +14,7 @@
 #include "oci/store.h"
 #include "util/buf.h"
 #include "util/xalloc.h"
+#include "vuln/version.h"
 
 static const char good_yaml[] = "registry: ghcr.io/example/imgs\n"
                                 "releases:\n"
@@ -483,6 +484,124 @@ test_apt_release (void **state)
   assert_int_equal (f.no_arch_all, 1);
 }
 
+/* Writes patches/keystone.yaml into a good catalog and loads it: NULL error suffix means it must
+ * load, else the error must start with "DIR/patches/keystone.yaml:" + suffix.  */
+static gsi_catalog *
+load_with_patches (fixture *fx, const char *patches, const char *suffix)
+{
+  gsi_catalog *c = NULL;
+  gsi_error err = GSI_ERROR_INIT;
+
+  make_catalog (fx, good_yaml, good_files);
+  cleanup_free char *dir = xasprintf ("%s/patches", fx->dir);
+  cleanup_free char *path = xasprintf ("%s/keystone.yaml", dir);
+  assert_int_equal (mkdir (dir, 0755), 0);
+  write_file (path, patches);
+  if (suffix == NULL)
+    {
+      if (gsi_catalog_load (fx->yaml, &c, &err) < 0)
+        fail_msg ("%s", err.msg);
+      return c;
+    }
+  assert_int_equal (gsi_catalog_load (fx->yaml, &c, &err), -1);
+  cleanup_free char *want = xasprintf ("%s:%s", path, suffix);
+  if (strncmp (err.msg, want, strlen (want)) != 0)
+    fail_msg ("error `%s` does not start with `%s`", err.msg, want);
+  gsi_error_clear (&err);
+  drop_catalog (fx);
+  return NULL;
+}
+
+static void
+test_patches (void **state)
+{
+  (void) state;
+  fixture fx;
+  size_t n = 9;
+  static const char good[] = "\"2025.1\":\n"
+                             "  - package: openssl\n"
+                             "    ecosystem: deb\n"
+                             "    fixed: \"3.5.1-1+deb13u1\"\n"
+                             "    advisories: [CVE-2025-9230, DSA-6015-1]\n"
+                             "    reason: \"out-of-bounds read in CMS\"\n"
+                             "  - package: urllib3\n"
+                             "    ecosystem: pypi\n"
+                             "    fixed: \"2.5.0\"\n"
+                             "    advisories: [GHSA-pq67-6m6q-mj2v, PYSEC-2025-12]\n"
+                             "    reason: \"redirects\"\n"
+                             "\"2026.1\": []\n";
+  gsi_catalog *c = load_with_patches (&fx, good, NULL);
+  const gsi_catalog_patch *p = gsi_catalog_patches (c, 2, "2025.1", &n);
+
+  assert_int_equal (n, 2);
+  assert_string_equal (p[0].package, "openssl");
+  assert_int_equal (p[0].ecosystem, GSI_ECO_DEB);
+  assert_string_equal (p[0].fixed, "3.5.1-1+deb13u1");
+  assert_int_equal (p[0].advisories.n, 2);
+  assert_string_equal (p[0].advisories.v[1], "DSA-6015-1");
+  assert_int_equal (p[0].line, 2);
+  assert_int_equal (p[1].ecosystem, GSI_ECO_PYPI);
+  assert_int_equal (p[1].line, 7);
+  assert_non_null (strstr (c->images[2].patch_file, "/patches/keystone.yaml"));
+  assert_null (gsi_catalog_patches (c, 2, "2026.1", &n));
+  assert_int_equal (n, 0);
+  assert_null (gsi_catalog_patches (c, 0, "2025.1", &n));
+  assert_null (c->images[0].patch_file);
+  gsi_catalog_free (c);
+  drop_catalog (&fx);
+
+  static const char head[] = "\"2025.1\":\n  - package: openssl\n    ecosystem: deb\n    fixed: \"3.0\"\n";
+  cleanup_free char *bad_cve = xasprintf ("%s    advisories: [CVE-2025-12]\n    reason: r\n", head);
+  cleanup_free char *bad_ghsa = xasprintf ("%s    advisories: [GHSA-pq67-6m6q-mj2a]\n    reason: r\n", head);
+  cleanup_free char *bad_kind = xasprintf ("%s    advisories: [RHSA-2025:1]\n    reason: r\n", head);
+  cleanup_free char *no_reason = xasprintf ("%s    advisories: [CVE-2025-1234]\n", head);
+  cleanup_free char *no_adv = xasprintf ("%s    advisories: []\n    reason: r\n", head);
+  load_with_patches (&fx, bad_cve, "5:18: advisory id `CVE-2025-12` is malformed");
+  load_with_patches (&fx, bad_ghsa, "5:18: advisory id `GHSA-pq67-6m6q-mj2a` is malformed");
+  load_with_patches (&fx, bad_kind,
+                     "5:18: advisory id `RHSA-2025:1` is none of CVE-YYYY-NNNN, GHSA-xxxx-xxxx-xxxx, PYSEC-YYYY-N, "
+                     "OSV-YYYY-N, DSA-N-N, DLA-N-N");
+  load_with_patches (&fx, no_reason, "2:5: patch has no `reason`");
+  load_with_patches (&fx, no_adv, "5:5: `advisories` must be a non-empty list of advisory ids");
+  load_with_patches (&fx, "\"2025.1\":\n  - { package: x, ecosystem: rpm, fixed: \"1\", advisories: [CVE-2025-1234], reason: r }\n",
+                     "2:30: `ecosystem` must be deb or pypi, got `rpm`");
+  load_with_patches (&fx, "\"2025.1\":\n  - { package: x, ecosystem: pypi, fixed: \"1.0~rc1\", advisories: [CVE-2025-1234], reason: r }\n",
+                     "2:44: `fixed` is not a pypi version: invalid PEP 440 version `1.0~rc1`: unexpected `~rc1` after `1.0`");
+  load_with_patches (&fx, "\"2031.1\": []\n", "1:2: release `2031.1` is not a release of ");
+  load_with_patches (&fx, "\"2025.1\":\n  - { package: \"x; rm -rf /\", ecosystem: deb, fixed: \"1\", advisories: [CVE-2025-1234], reason: r }\n",
+                     "2:7: patch package `x; rm -rf /` is not a package name");
+  load_with_patches (&fx, "\"2025.1\":\n  - { package: x, colour: red }\n", "2:19: unknown key `colour` in a patch");
+}
+
+/* The updates of a view: higher than installed, and not what the archive already had when the
+ * image was built.  */
+static void
+test_apt_updates (void **state)
+{
+  (void) state;
+  gsi_apt_update now[] = {
+    { "base-files", "13.8", "13.8+deb13u1" }, /* an update, seen before: not again */
+    { "libc6", "2.41-12", "2.41-12+deb13u5" }, /* an update the archive moved on from before */
+    { "login.defs", "1:4.17.4-2", "1:4.17.4-2" }, /* current */
+    { "zlib1g", "1:1.3", "1:1.2" },            /* the archive is older: no update */
+    { "passwd", "1:4.17.4-2", "1:4.17.4-2+deb13u1" }, /* not in the old view */
+  };
+  const char before[] = "base-files 13.8 13.8+deb13u1\nlibc6 2.41-12 2.41-12+deb13u4\nlibc 1 9\n";
+  gsi_apt_update *u = NULL;
+  size_t n = gsi_apt_updates (now, 5, before, &u);
+
+  assert_int_equal (n, 2);
+  assert_string_equal (u[0].name, "libc6");
+  assert_string_equal (u[0].available, "2.41-12+deb13u5");
+  assert_string_equal (u[1].name, "passwd");
+  gsi_apt_updates_free (u, n);
+  n = gsi_apt_updates (now, 5, NULL, &u);
+  assert_int_equal (n, 3);
+  cleanup_free char *text = gsi_apt_view_text (now, 2);
+  assert_string_equal (text, "base-files 13.8 13.8+deb13u1\nlibc6 2.41-12 2.41-12+deb13u5\n");
+  gsi_apt_updates_free (u, n);
+}
+
 int
 main (void)
 {
@@ -497,6 +616,8 @@ main (void)
     cmocka_unit_test (test_dag_close_and_refs),
     cmocka_unit_test (test_relabel),
     cmocka_unit_test (test_apt_release),
+    cmocka_unit_test (test_patches),
+    cmocka_unit_test (test_apt_updates),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "util/buf.h"
 #include "util/error.h"
@@ -111,6 +112,33 @@ test_error (void **state)
   assert_null (err.msg);
 }
 
+/* A whole file, bigger than one read, appended to what the buffer held; a missing file names itself. */
+static void
+test_buf_read_file (void **state)
+{
+  (void) state;
+  char path[] = "/tmp/gsi-test-buf-XXXXXX";
+  int fd = mkstemp (path);
+  gsi_buf b = GSI_BUF_INIT;
+  gsi_error err = GSI_ERROR_INIT;
+
+  assert_true (fd >= 0);
+  for (int i = 0; i < 20000; i++)
+    assert_int_equal (write (fd, "0123456789", 10), 10);
+  close (fd);
+  gsi_buf_addstr (&b, "head:");
+  assert_int_equal (gsi_buf_read_file (&b, path, &err), 0);
+  assert_int_equal (b.len, 200005);
+  assert_memory_equal (b.buf, "head:0123", 9);
+  check_buf (&b);
+  unlink (path);
+  assert_int_equal (gsi_buf_read_file (&b, path, &err), -1);
+  assert_non_null (strstr (err.msg, path));
+  assert_int_equal (b.len, 200005);
+  gsi_error_clear (&err);
+  gsi_buf_release (&b);
+}
+
 int
 main (void)
 {
@@ -119,6 +147,7 @@ main (void)
     cmocka_unit_test (test_buf_detach_and_utf8),
     cmocka_unit_test (test_strvec),
     cmocka_unit_test (test_error),
+    cmocka_unit_test (test_buf_read_file),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }
