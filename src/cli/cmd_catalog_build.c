@@ -47,6 +47,7 @@
 
 #define SELF_EXE "/proc/self/exe"
 #define MAX_CAPTURE ((size_t) 1 << 20)
+#define SMOKE_LINES_SHOWN 6
 
 typedef enum job_state
 {
@@ -868,21 +869,30 @@ job_collect (build_ctx *b, size_t i, int status)
                (long long) json_integer_value (json_object_get (push, "blobs_mounted")),
                (long long) json_integer_value (json_object_get (push, "blobs_existing")));
     }
-  if (res && json_object_get (res, "patches"))
-    json_object_set (j->details, "patches", json_object_get (res, "patches"));
+  static const char *const carried[] = { "patches", "smoke_output", "version" };
+  for (size_t k = 0; res && k < sizeof carried / sizeof *carried; k++)
+    if (json_object_get (res, carried[k]))
+      json_object_set (j->details, carried[k], json_object_get (res, carried[k]));
   /* What the smoke test printed is the proof the service is there: show it with the status.  */
   const char *smoke = res ? json_string_value (json_object_get (res, "smoke_output")) : NULL;
   if (smoke && *smoke)
     {
       gsi_strvec *cmd = &b->c->images[i].smoke;
+      size_t shown = 0, more = 0;
       fprintf (stderr, "%s: smoke test `%s%s`:\n", b->c->images[i].name, cmd->v[0], cmd->n > 1 ? " ..." : "");
       for (const char *l = smoke; *l;)
         {
           const char *e = strchr (l, '\n');
           size_t len = e ? (size_t) (e - l) : strlen (l);
-          fprintf (stderr, "  %.*s\n", (int) len, l);
+          /* A --help smoke test prints pages: the first lines prove it, the report has them all.  */
+          if (shown < SMOKE_LINES_SHOWN)
+            fprintf (stderr, "  %.*s\n", (int) len, l), shown++;
+          else
+            more++;
           l += len + (e ? 1 : 0);
         }
+      if (more)
+        fprintf (stderr, "  ... (%zu more line%s; the report's smoke_output has them)\n", more, more == 1 ? "" : "s");
     }
   json_decref (res);
 }
@@ -1296,7 +1306,8 @@ print_build_help (void)
           "  --report FILE    write a JSON report: {\"release\", \"date\", \"revision\", \"images\": [{\"name\",\n"
           "                   \"status\", \"reason\", \"duration\", \"digest\", \"size\", \"tags\",\n"
           "                   \"updates\" (when package updates forced a rebuild), \"patches\" (the CVE\n"
-          "                   patches checked: package, ecosystem, fixed, found, advisories), \"push\" (with --push:\n"
+          "                   patches checked: package, ecosystem, fixed, found, advisories), \"version\",\n"
+          "                   \"smoke_output\", \"push\" (with --push:\n"
           "                   {\"digest\", \"blobs_uploaded\", \"blobs_mounted\", \"blobs_existing\",\n"
           "                   \"bytes_uploaded\"})}]}\n"
           "  --no-cache       build without the step cache\n"
