@@ -462,8 +462,8 @@ test_zip (void **state)
   cleanup_free char *zip = xasprintf ("%s/all.zip", fx->dir);
   static const char *const names[] = { "Z-1.json", "sub/Z-2.yaml", "README.txt" };
   static const char *const texts[] = {
-    "{\"id\": \"Z-1\", \"modified\": \"2024-01-01T00:00:00Z\", \"affected\": [{\"package\": {\"ecosystem\": \"PyPI\","
-    " \"name\": \"zipped\"}, \"versions\": [\"1.0\"]}]}",
+    ("{\"id\": \"Z-1\", \"modified\": \"2024-01-01T00:00:00Z\", \"affected\": [{\"package\": {\"ecosystem\": \"PyPI\","
+     " \"name\": \"zipped\"}, \"versions\": [\"1.0\"]}]}"),
     "id: Z-2\nmodified: 2024-01-01T00:00:00Z\naffected:\n- package: {ecosystem: npm, name: left-pad}\n",
     "not a record",
   };
