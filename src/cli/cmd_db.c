@@ -194,13 +194,13 @@ db_status_cmd (int argc, char **argv, gsi_error *err)
     }
   else
     {
-      printf ("%-16s %8s  %-32s %s\n", "SOURCE", "RECORDS", "IMPORTED", "NEWEST RECORD");
+      printf ("%-16s %8s  %-38s %s\n", "SOURCE", "RECORDS", "IMPORTED", "NEWEST RECORD");
       for (size_t i = 0; i < n; i++)
         {
           char ago[32], imported[64];
           format_ago (src[i].imported, ago);
           snprintf (imported, sizeof imported, "%s (%s ago)", src[i].imported, ago);
-          printf ("%-16s %8zu  %-32s %s\n", src[i].name, src[i].records, imported,
+          printf ("%-16s %8zu  %-38s %s\n", src[i].name, src[i].records, imported,
                   src[i].newest ? src[i].newest : "-");
         }
       if (n == 0)

@@ -45,7 +45,7 @@ print_scan_help (void)
           "      --ignorefile FILE    Trivy's ignore file: .trivyignore (one id per line, `#` comments,\n"
           "                           exp:YYYY-MM-DD) or, for a name ending in .yaml/.yml, the YAML form\n"
           "                           (vulnerabilities: id, paths, purls, expired_at, statement);\n"
-          "                           may be given more than once\n"
+          "                           may be given more than once; none is read unless named\n"
           "      --format FORMAT      table (default), json, or sarif (SARIF 2.1.0 for GitHub code\n"
           "                           scanning)\n"
           "  -o, --output FILE        write the report to FILE instead of stdout\n"
