@@ -42,12 +42,6 @@ has_suffix (const char *s, size_t n, const char *suffix)
   return n >= k && memcmp (s + n - k, suffix, k) == 0;
 }
 
-static bool
-has_prefix (const char *s, const char *prefix)
-{
-  return strncmp (s, prefix, strlen (prefix)) == 0;
-}
-
 /* A copy of s[0..n) that is valid UTF-8 (invalid bytes become U+FFFD), since everything read from
  * an image ends up in JSON.  */
 static char *

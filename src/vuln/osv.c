@@ -2,11 +2,13 @@
  * same jansson tree as JSON first, every scalar as a string: an unquoted `- 1.10` must stay the
  * version "1.10", not the float 1.1.  */
 #include <ctype.h>
+#include <errno.h>
 #include <libfyaml.h>
 #include <math.h>
 #include <string.h>
 
 #include "util/buf.h"
+#include "util/unicode.h"
 #include "util/xalloc.h"
 #include "vuln/vulndb-internal.h"
 
@@ -121,17 +123,40 @@ diag_output (struct fy_diag *diag, void *user, const char *buf, size_t len)
     gsi_buf_add (b, buf, len);
 }
 
-static json_t *
-yaml_load (const char *name, const char *data, size_t len, gsi_error *err)
+/* The position of the first byte that is not valid UTF-8 or is NUL, or len.  */
+static size_t
+first_bad_byte (const char *data, size_t len, int *line)
+{
+  *line = 1;
+  for (size_t i = 0; i < len;)
+    {
+      uint32_t r;
+      size_t w = gsi_utf8_decode (data + i, len - i, &r);
+      if (data[i] == '\0' || (r == GSI_RUNE_ERROR && w == 1))
+        return i;
+      if (data[i] == '\n')
+        (*line)++;
+      i += w;
+    }
+  return len;
+}
+
+struct fy_document *
+gsi_vuln_yaml_parse (const char *name, const char *data, size_t len, gsi_error *err)
 {
   struct fy_diag_cfg dcfg;
   struct fy_diag *diag;
   struct fy_document *doc;
   struct fy_parse_cfg pcfg = { 0 };
   cleanup_buf gsi_buf msg = GSI_BUF_INIT;
-  cleanup_buf gsi_buf why = GSI_BUF_INIT;
-  json_t *j;
+  int line;
+  size_t bad = first_bad_byte (data, len, &line);
 
+  /* YAML is Unicode text; libfyaml 0.7 can loop forever on some invalid UTF-8, so none reaches it.  */
+  if (bad < len)
+    return gsi_error_set (err, 0, "%s:%d: invalid YAML: byte 0x%02X is not UTF-8 text", name, line,
+                          (unsigned char) data[bad]),
+           NULL;
   fy_diag_cfg_default (&dcfg);
   dcfg.fp = NULL;
   dcfg.output_fn = diag_output;
@@ -149,14 +174,26 @@ yaml_load (const char *name, const char *data, size_t len, gsi_error *err)
       gsi_buf_rtrim (&msg, "\n");
       /* The diagnostic reads "<unknown>:LINE:COL: error: cause" for a string input.  */
       const char *p = strstr (msg.buf, ": error: "), *c = strchr (msg.buf, ':');
-      int line = 0, col = 0;
+      int col = 0;
 
+      line = 0;
       if (p && c && c < p && sscanf (c + 1, "%d:%d", &line, &col) == 2)
         gsi_error_set (err, 0, "%s:%d:%d: invalid YAML: %s", name, line, col, p + 9);
       else
         gsi_error_set (err, 0, "%s: invalid YAML: %s", name, msg.len ? msg.buf : "cannot parse");
-      return NULL;
     }
+  return doc;
+}
+
+static json_t *
+yaml_load (const char *name, const char *data, size_t len, gsi_error *err)
+{
+  cleanup_buf gsi_buf why = GSI_BUF_INIT;
+  struct fy_document *doc = gsi_vuln_yaml_parse (name, data, len, err);
+  json_t *j;
+
+  if (doc == NULL)
+    return NULL;
   j = yaml_node_to_json (fy_document_root (doc), 0, &why);
   fy_document_destroy (doc);
   if (j == NULL)

@@ -51,6 +51,14 @@ int gsi_osv_parse (const char *name, const char *data, size_t len, bool yaml, gs
 int gsi_osv_from_json (const char *name, json_t *doc, gsi_osv_record *rec, gsi_error *err);
 void gsi_osv_record_clear (gsi_osv_record *rec);
 
+/* Reads a whole regular file of at most max bytes (NUL-terminated).  */
+int gsi_vuln_read_file (const char *path, size_t max, char **data, size_t *len, gsi_error *err);
+
+/* Parses YAML text into a libfyaml document; a syntax error reads "NAME:LINE:COL: invalid YAML:
+ * cause".  For osv.c and the ignore files of report.c.  */
+struct fy_document;
+struct fy_document *gsi_vuln_yaml_parse (const char *name, const char *data, size_t len, gsi_error *err);
+
 /* The summary, else the first line of details (trimmed, at most 240 bytes); NULL when neither.  */
 char *gsi_vuln_summary (const char *summary, const char *details);
 
@@ -68,6 +76,13 @@ int gsi_debtracker_import (gsi_vulndb *db, const char *name, json_t *doc, gsi_im
 /* Stores a parsed OSV record (replacing an older one of the same id); *stored is false when the
  * database already holds it with the same or a newer "modified".  */
 int gsi_vulndb_put_osv (gsi_vulndb *db, const gsi_osv_record *rec, bool *stored, gsi_error *err);
+
+static inline void
+cleanup_stmtp (sqlite3_stmt **st)
+{
+  sqlite3_finalize (*st);
+}
+#define cleanup_stmt __attribute__ ((cleanup (cleanup_stmtp)))
 
 /* SQLite helpers: an error naming the statement's failure.  */
 int gsi_vulndb_sql_error (gsi_vulndb *db, const char *what, gsi_error *err);

@@ -88,13 +88,6 @@ gsi_vulndb_exec (gsi_vulndb *db, const char *sql, gsi_error *err)
   return 0;
 }
 
-static void
-cleanup_stmtp (sqlite3_stmt **st)
-{
-  sqlite3_finalize (*st);
-}
-#define cleanup_stmt __attribute__ ((cleanup (cleanup_stmtp)))
-
 static int
 prepare (gsi_vulndb *db, const char *sql, sqlite3_stmt **st, gsi_error *err)
 {
@@ -414,8 +407,8 @@ import_document (import_ctx *c, const char *name, const char *data, size_t len, 
   return r;
 }
 
-static int
-read_file (const char *path, char **data, size_t *len, gsi_error *err)
+int
+gsi_vuln_read_file (const char *path, size_t max, char **data, size_t *len, gsi_error *err)
 {
   cleanup_close int fd = open (path, O_RDONLY | O_CLOEXEC);
   cleanup_buf gsi_buf b = GSI_BUF_INIT;
@@ -425,7 +418,9 @@ read_file (const char *path, char **data, size_t *len, gsi_error *err)
     return gsi_error_set (err, errno, "open `%s`", path);
   if (fstat (fd, &sb) < 0)
     return gsi_error_set (err, errno, "stat `%s`", path);
-  if ((size_t) sb.st_size > MAX_IMPORT_FILE)
+  if (!S_ISREG (sb.st_mode))
+    return gsi_error_set (err, 0, "%s: not a file", path);
+  if ((size_t) sb.st_size > max)
     return gsi_error_set (err, EFBIG, "%s", path);
   gsi_buf_grow (&b, (size_t) sb.st_size + 1);
   for (;;)
@@ -440,7 +435,7 @@ read_file (const char *path, char **data, size_t *len, gsi_error *err)
       if (n == 0)
         break;
       gsi_buf_setlen (&b, b.len + (size_t) n);
-      if (b.len > MAX_IMPORT_FILE)
+      if (b.len > max)
         return gsi_error_set (err, EFBIG, "%s", path);
     }
   *data = gsi_buf_detach (&b, len);
@@ -556,7 +551,7 @@ import_path (import_ctx *c, const char *path, bool explicit, gsi_error *err)
     return import_zip (c, path, err);
   if (!explicit && !is_record_name (path))
     return 0;
-  if (read_file (path, &data, &len, err) < 0)
+  if (gsi_vuln_read_file (path, MAX_IMPORT_FILE, &data, &len, err) < 0)
     return -1;
   return import_document (c, path, data, len, err);
 }
@@ -592,15 +587,16 @@ stamp_sources (import_ctx *c, gsi_error *err)
 }
 
 int
-gsi_vulndb_import (gsi_vulndb *db, const char *path, gsi_import_stats *st, gsi_error *err)
+gsi_vulndb_import_paths (gsi_vulndb *db, const char *const *paths, size_t n, gsi_import_stats *st, gsi_error *err)
 {
   import_ctx c = { db, st, GSI_STRVEC_INIT };
-  int r;
+  int r = 0;
 
   memset (st, 0, sizeof *st);
   if (gsi_vulndb_exec (db, "BEGIN IMMEDIATE", err) < 0)
     return -1;
-  r = import_path (&c, path, true, err);
+  for (size_t i = 0; i < n && r == 0; i++)
+    r = import_path (&c, paths[i], true, err);
   if (r == 0)
     r = stamp_sources (&c, err);
   if (r == 0)
@@ -609,6 +605,12 @@ gsi_vulndb_import (gsi_vulndb *db, const char *path, gsi_import_stats *st, gsi_e
     sqlite3_exec (db->db, "ROLLBACK", NULL, NULL, NULL);
   gsi_strvec_clear (&c.sources);
   return r;
+}
+
+int
+gsi_vulndb_import (gsi_vulndb *db, const char *path, gsi_import_stats *st, gsi_error *err)
+{
+  return gsi_vulndb_import_paths (db, &path, 1, st, err);
 }
 
 /* ---- status ----------------------------------------------------------------------------------- */

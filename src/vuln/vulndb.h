@@ -9,6 +9,7 @@
 
 #include "oci/store.h"
 #include "util/error.h"
+#include "util/strvec.h"
 #include "vuln/inventory.h"
 
 typedef struct gsi_vulndb gsi_vulndb;
@@ -29,6 +30,9 @@ typedef struct gsi_import_stats
  * newer "modified".  A malformed record fails the import with FILE: cause, and nothing of that
  * call is committed.  */
 int gsi_vulndb_import (gsi_vulndb *db, const char *path, gsi_import_stats *st, gsi_error *err);
+/* The same for several paths in one transaction: all of them, or nothing.  */
+int gsi_vulndb_import_paths (gsi_vulndb *db, const char *const *paths, size_t n, gsi_import_stats *st,
+                             gsi_error *err);
 
 typedef struct gsi_vulndb_source
 {
@@ -68,12 +72,17 @@ typedef struct gsi_finding
 typedef struct gsi_findings
 {
   gsi_finding *v;
-  size_t n;
+  size_t n, alloc_;
+  gsi_strvec warnings;   /* what could not be evaluated, one line each ("CVE-X: pkg 1.0: not evaluated: ...") */
+  gsi_strvec suppressed; /* "ID NAME VERSION": PyPI entries the date-scheme rule kept from matching */
 } gsi_findings;
 
 /* Matches every package of inv against the database (OSV ranges for pypi, Debian tracker by
  * source package and the inventory's release codename for deb), merges records that share an
- * alias so one vulnerability of one package is reported once, and sorts by package, then id.  */
+ * alias so one vulnerability of one package is reported once, and sorts by package, then id.
+ * A merged finding's fixed_version is the highest of its records' fixes (the upgrade that clears
+ * all of them).  The rules (date-scheme versions, Python owned by Debian packages) are in match.c.
+ * Versions the matcher cannot compare do not fail the match: they are listed in warnings.  */
 int gsi_vulndb_match (gsi_vulndb *db, const gsi_inventory *inv, gsi_findings *out, gsi_error *err);
 void gsi_findings_clear (gsi_findings *f);
 
