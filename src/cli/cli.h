@@ -52,5 +52,6 @@ int cmd_sbom (int argc, char **argv, gsi_error *err);
 int cmd_db (int argc, char **argv, gsi_error *err);
 int cmd_scan (int argc, char **argv, gsi_error *err);
 int cmd_version (int argc, char **argv, gsi_error *err);
+int cmd_patch (int argc, char **argv, gsi_error *err);
 
 #endif

@@ -56,8 +56,8 @@ print_scan_help (void)
           "--exit-code, or 1 on an error (a malformed ignore file names its file and line).\n");
 }
 
-static void
-today_utc (char out[16])
+void
+cli_today_utc (char out[16])
 {
   time_t t = time (NULL);
   struct tm tm;
@@ -66,8 +66,8 @@ today_utc (char out[16])
   strftime (out, 16, "%Y-%m-%d", &tm);
 }
 
-static int
-write_output (const char *path, const gsi_buf *b, gsi_error *err)
+int
+cli_write_output (const char *path, const gsi_buf *b, gsi_error *err)
 {
   cleanup_free char *tmp = NULL;
   int fd;
@@ -107,6 +107,40 @@ write_output (const char *path, const gsi_buf *b, gsi_error *err)
 }
 
 int
+cli_scan_image (const char *dbpath, const char *ref, const gsi_scan_filter *flt, cli_scan *out, gsi_error *err)
+{
+  cleanup_free char *root = NULL;
+  cleanup_store gsi_store *store = NULL;
+  gsi_vulndb *db = NULL;
+  int r = -1;
+
+  memset (out, 0, sizeof *out);
+  out->desc = (gsi_descriptor) GSI_DESCRIPTOR_INIT;
+  if (cli_vulndb_open_existing (dbpath, &db, err) < 0)
+    return -1;
+  root = gsi_store_default_root (err);
+  if (root && gsi_store_open (root, &store, err) == 0 && gsi_store_resolve (store, ref, &out->desc, err) == 0
+      && gsi_inventory_read (store, ref, &out->inv, err) == 0 && gsi_vulndb_match (db, &out->inv, &out->found, err) == 0)
+    {
+      for (size_t i = 0; i < out->found.warnings.n; i++)
+        fprintf (stderr, "gsi: warning: %s\n", out->found.warnings.v[i]);
+      gsi_report_select (&out->found, &out->inv, flt, &out->sel);
+      r = 0;
+    }
+  gsi_vulndb_close (db);
+  return r;
+}
+
+void
+cli_scan_clear (cli_scan *s)
+{
+  gsi_report_sel_clear (&s->sel);
+  gsi_findings_clear (&s->found);
+  gsi_inventory_clear (&s->inv);
+  gsi_descriptor_clear (&s->desc);
+}
+
+int
 cmd_scan (int argc, char **argv, gsi_error *err)
 {
   static const struct option opts[] = {
@@ -122,13 +156,7 @@ cmd_scan (int argc, char **argv, gsi_error *err)
   const char *dbpath = NULL, *output = NULL, *ref;
   long exit_code = 0;
   char today[16];
-  cleanup_free char *root = NULL;
-  cleanup_store gsi_store *store = NULL;
-  gsi_descriptor desc = GSI_DESCRIPTOR_INIT;
-  gsi_inventory inv = { 0 };
-  gsi_findings found = { 0 };
-  gsi_report_sel sel = { 0 };
-  gsi_vulndb *db = NULL;
+  cli_scan sc;
   gsi_buf out = GSI_BUF_INIT;
   int c, ret = CLI_FAIL;
 
@@ -137,7 +165,7 @@ cmd_scan (int argc, char **argv, gsi_error *err)
       print_scan_help ();
       return 0;
     }
-  today_utc (today);
+  cli_today_utc (today);
   flt.today = today;
   optind = 0;
   while ((c = getopt_long (argc, argv, "o:", opts, NULL)) != -1)
@@ -203,32 +231,15 @@ cmd_scan (int argc, char **argv, gsi_error *err)
   ref = argv[optind];
   flt.ignore = &ignore;
 
-  if (cli_vulndb_open_existing (dbpath, &db, err) < 0)
-    goto out;
-  root = gsi_store_default_root (err);
-  if (root == NULL || gsi_store_open (root, &store, err) < 0 || gsi_store_resolve (store, ref, &desc, err) < 0
-      || gsi_inventory_read (store, ref, &inv, err) < 0)
-    goto out;
-  if (gsi_vulndb_match (db, &inv, &found, err) < 0)
-    goto out;
-  for (size_t i = 0; i < found.warnings.n; i++)
-    fprintf (stderr, "gsi: warning: %s\n", found.warnings.v[i]);
-  gsi_report_select (&found, &inv, &flt, &sel);
-  {
-    gsi_report_meta meta = { ref, desc.digest, GSI_VERSION };
-    gsi_report_write (&out, fmt, &meta, &inv, &found, &sel);
-  }
-  if (write_output (output, &out, err) < 0)
-    goto out;
-  ret = sel.nshown > 0 ? (int) exit_code : 0;
-
-out:
+  if (cli_scan_image (dbpath, ref, &flt, &sc, err) == 0)
+    {
+      gsi_report_meta meta = { ref, sc.desc.digest, GSI_VERSION };
+      gsi_report_write (&out, fmt, &meta, &sc.inv, &sc.found, &sc.sel);
+      if (cli_write_output (output, &out, err) == 0)
+        ret = sc.sel.nshown > 0 ? (int) exit_code : 0;
+    }
+  cli_scan_clear (&sc);
   gsi_buf_release (&out);
-  gsi_report_sel_clear (&sel);
-  gsi_findings_clear (&found);
-  gsi_inventory_clear (&inv);
-  gsi_descriptor_clear (&desc);
-  gsi_vulndb_close (db);
   gsi_ignore_clear (&ignore);
   return ret;
 }

@@ -46,6 +46,9 @@ static const cli_command commands[] = {
 #ifdef GSI_HAVE_CMD_SCAN
   { "scan", cmd_scan, "scan an image for known vulnerabilities" },
 #endif
+#ifdef GSI_HAVE_CMD_PATCH
+  { "patch", cmd_patch, "suggest the CVE patch file that clears an image's fixable findings" },
+#endif
 #ifdef GSI_HAVE_CMD_VERSION
   { "version", cmd_version, "compare Debian and PEP 440 versions" },
 #endif

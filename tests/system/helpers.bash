@@ -120,3 +120,22 @@ report_get ()
 for i in json.load(open(sys.argv[1]))["images"]:
     if i["name"] == sys.argv[2]: print(json.dumps(i.get(sys.argv[3])))' "$1" "$2" "$3"
 }
+
+# The PyPA advisory snapshot of ../shared/vulndata (peer data: skipped, or failed under
+# GSI_REQUIRE_PEER_TESTS=1, when it is not there).
+SNAPSHOT=$SRC_ROOT/../shared/vulndata/pypa-advisory-database
+require_pypa_snapshot ()
+{
+  [ -d "$SNAPSHOT/vulns" ] && return 0
+  require_peer
+  [ -d "$SNAPSHOT/vulns" ] || { echo "the PyPA snapshot is not at $SNAPSHOT" >&2; return 1; }
+}
+
+# Fails the calling test, showing the end of the log, when the image its setup_file built (status
+# in $BATS_FILE_TMPDIR/build.status, output in build.out) did not build.
+require_file_build ()
+{
+  [ "$(cat "$BATS_FILE_TMPDIR/build.status")" -eq 0 ] && return 0
+  tail -n 30 "$BATS_FILE_TMPDIR/build.out" >&2
+  return 1
+}

@@ -13,7 +13,6 @@ load helpers
 load trixie
 
 REF=scan-test:1
-SNAPSHOT=$SRC_ROOT/../shared/vulndata/pypa-advisory-database
 TRACKER=tests/data/vuln/debian-tracker.json
 # The npm package that ships the SARIF 2.1.0 schema (MIT); fetched at test time, never committed.
 SARIF_SCHEMA_PKG=@microsoft/jest-sarif@1.0.0-beta.0
@@ -51,14 +50,8 @@ setup ()
   # sort orders as the assertions spell it (Jinja2 before apt).
   export LC_ALL=C
   require_trixie
-  if [ ! -d "$SNAPSHOT/vulns" ]; then
-    require_peer
-    [ -d "$SNAPSHOT/vulns" ] || { echo "the PyPA snapshot is not at $SNAPSHOT" >&2; return 1; }
-  fi
-  if [ "$(cat "$BATS_FILE_TMPDIR/build.status")" -ne 0 ]; then
-    tail -n 30 "$BATS_FILE_TMPDIR/build.out" >&2
-    return 1
-  fi
+  require_pypa_snapshot
+  require_file_build
   if [ ! -f "$SDB" ]; then
     "$GSI" db import --db "$SDB" "$SNAPSHOT" "$TRACKER" >"$BATS_FILE_TMPDIR/import.out"
   fi
