@@ -327,11 +327,21 @@ patch_containerfile (worker *w, const gsi_catalog_patch *p, size_t n, const char
     }
   if (pypi)
     {
+      const char *url = w->b->rel->pip_index_url;
       gsi_buf_addstr (&b, "RUN ");
-      if (w->b->rel->pip_index_url)
+      if (url)
         {
           gsi_buf_addstr (&b, "PIP_INDEX_URL=");
-          add_quoted (&b, w->b->rel->pip_index_url);
+          add_quoted (&b, url);
+          gsi_buf_addch (&b, ' ');
+        }
+      /* pip ignores a plain-HTTP index unless its host is trusted: an internal mirror usually is.  */
+      if (url && strncmp (url, "http://", 7) == 0)
+        {
+          size_t hl = strcspn (url + 7, "/?#");
+          cleanup_free char *host = xstrndup (url + 7, hl);
+          gsi_buf_addstr (&b, "PIP_TRUSTED_HOST=");
+          add_quoted (&b, host);
           gsi_buf_addch (&b, ' ');
         }
       gsi_buf_addstr (&b, "/var/lib/openstack/bin/python3 -m pip install --no-cache-dir --upgrade");
