@@ -25,7 +25,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 build=${FUZZ_BUILD_DIR:-build-fuzz}
 peer=${GSI_PEER_TESTS:-$root/../shared/peer-tests}
-targets=${FUZZ_TARGETS:-fuzz_containerfile fuzz_shell fuzz_ignore fuzz_stages}
+# Every target of tests/fuzz/meson.build: a target someone wrote is a parser someone must fuzz.
+all_targets=$(sed -n "/^fuzz_targets = \[/,/\]/p" tests/fuzz/meson.build | grep -o "'fuzz_[a-z_]*'" | tr -d "'" | tr '\n' ' ')
+targets=${FUZZ_TARGETS:-$all_targets}
 per_input_timeout=${FUZZ_JOBS_TIMEOUT:-10}
 
 if ! command -v clang >/dev/null; then
