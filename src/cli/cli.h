@@ -24,6 +24,10 @@ typedef struct cli_command
 /* Sets a usage error "CMD: message" and returns CLI_USAGE.  */
 int cli_usage (gsi_error *err, const char *cmd, const char *fmt, ...) __attribute__ ((format (printf, 3, 4)));
 
+/* The value of --tls-verify / --tls-verify=BOOL as podman and skopeo spell it: no value, true, 1 or
+ * yes is 1; false, 0 or no is 0; anything else returns -1.  */
+int cli_parse_bool (const char *s, int *out);
+
 /* Runs the subcommand of a command group (e.g. "containerfile dump"): prints the group's help for
  * --help/-h/no argument, or a usage error for an unknown subcommand.  */
 int cli_dispatch (const char *group, const char *group_help, const cli_command *cmds, int argc, char **argv,

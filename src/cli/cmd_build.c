@@ -223,11 +223,7 @@ parse_option (build_args *a, int c, const char *cmd, gsi_error *err)
         return cli_usage (err, cmd, "--pull must be missing, always or never, got `%s`", optarg);
       return 0;
     case OPT_TLS_VERIFY:
-      if (optarg == NULL || strcmp (optarg, "true") == 0)
-        a->puller.copts.tls_verify = 1;
-      else if (strcmp (optarg, "false") == 0)
-        a->puller.copts.tls_verify = 0;
-      else
+      if (cli_parse_bool (optarg, &a->puller.copts.tls_verify) < 0)
         return cli_usage (err, cmd, "--tls-verify must be true or false, got `%s`", optarg);
       return 0;
     case OPT_AUTHFILE:

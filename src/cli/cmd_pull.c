@@ -51,19 +51,6 @@ enum
   OPT_JOBS,
 };
 
-/* --tls-verify / --tls-verify=BOOL as podman and skopeo spell it.  */
-static int
-parse_bool (const char *s, int *out)
-{
-  if (s == NULL || strcmp (s, "true") == 0 || strcmp (s, "1") == 0 || strcmp (s, "yes") == 0)
-    *out = 1;
-  else if (strcmp (s, "false") == 0 || strcmp (s, "0") == 0 || strcmp (s, "no") == 0)
-    *out = 0;
-  else
-    return -1;
-  return 0;
-}
-
 typedef struct pull_args
 {
   gsi_reg_client_opts copts;
@@ -93,7 +80,7 @@ parse_args (pull_args *a, int argc, char **argv, gsi_error *err)
         a->popts.platform = optarg;
         break;
       case OPT_TLS_VERIFY:
-        if (parse_bool (optarg, &a->copts.tls_verify) < 0)
+        if (cli_parse_bool (optarg, &a->copts.tls_verify) < 0)
           return cli_usage (err, argv[0], "--tls-verify must be true or false, got `%s`", optarg);
         break;
       case OPT_AUTHFILE:

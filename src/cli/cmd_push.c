@@ -35,18 +35,6 @@ print_push_help (void)
           "      --digestfile FILE  also write the manifest digest to FILE\n");
 }
 
-static int
-parse_bool (const char *s, int *out)
-{
-  if (strcmp (s, "true") == 0 || strcmp (s, "1") == 0)
-    *out = 1;
-  else if (strcmp (s, "false") == 0 || strcmp (s, "0") == 0)
-    *out = 0;
-  else
-    return -1;
-  return 0;
-}
-
 /* True when the text of a reference starts with a registry domain (the rule of reference.h).  */
 static bool
 names_registry (const char *ref)
@@ -125,7 +113,7 @@ cmd_push (int argc, char **argv, gsi_error *err)
     switch (c)
       {
       case OPT_TLS:
-        if (parse_bool (optarg, &copts.tls_verify) < 0)
+        if (cli_parse_bool (optarg, &copts.tls_verify) < 0)
           return cli_usage (err, argv[0], "--tls-verify must be true or false, got `%s`", optarg);
         break;
       case OPT_AUTHFILE:

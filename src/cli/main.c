@@ -70,6 +70,18 @@ print_help (FILE *out)
 }
 
 int
+cli_parse_bool (const char *s, int *out)
+{
+  if (s == NULL || strcmp (s, "true") == 0 || strcmp (s, "1") == 0 || strcmp (s, "yes") == 0)
+    *out = 1;
+  else if (strcmp (s, "false") == 0 || strcmp (s, "0") == 0 || strcmp (s, "no") == 0)
+    *out = 0;
+  else
+    return -1;
+  return 0;
+}
+
+int
 cli_usage (gsi_error *err, const char *cmd, const char *fmt, ...)
 {
   gsi_buf b = GSI_BUF_INIT;

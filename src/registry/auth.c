@@ -635,7 +635,11 @@ gsi_credentials_erase (const char *authfile, const char *domain, bool *removed, 
   if (load_json_file (path, &root, err) < 0)
     return -1;
   if (root == NULL)
-    return 0;
+    {
+      if (path_out)
+        *path_out = xstrdup (path);
+      return 0;
+    }
   auths = json_object_get (root, "auths");
   if (json_is_object (auths))
     {
@@ -724,14 +728,11 @@ set_param (gsi_auth_challenge *c, const char *name, size_t nlen, char *value)
     free (value);
 }
 
-int
-gsi_auth_challenge_parse (const char *header, gsi_auth_challenge *out, gsi_error *err)
+static int
+parse_challenges (const char *header, gsi_auth_challenge *out, gsi_error *err)
 {
   const char *p = header;
 
-  *out = (gsi_auth_challenge) GSI_AUTH_CHALLENGE_INIT;
-  if (header == NULL)
-    return gsi_error_set (err, 0, "empty WWW-Authenticate header");
   for (;;)
     {
       const char *scheme;
@@ -832,6 +833,21 @@ gsi_auth_challenge_parse (const char *header, gsi_auth_challenge *out, gsi_error
     }
   if (out->scheme == NULL)
     return gsi_error_set (err, 0, "WWW-Authenticate: no Basic or Bearer challenge in `%s`", header);
+  return 0;
+}
+
+int
+gsi_auth_challenge_parse (const char *header, gsi_auth_challenge *out, gsi_error *err)
+{
+  *out = (gsi_auth_challenge) GSI_AUTH_CHALLENGE_INIT;
+  if (header == NULL)
+    return gsi_error_set (err, 0, "empty WWW-Authenticate header");
+  /* A challenge taken before a later one turned out malformed is dropped with the rest.  */
+  if (parse_challenges (header, out, err) < 0)
+    {
+      gsi_auth_challenge_clear (out);
+      return -1;
+    }
   return 0;
 }
 

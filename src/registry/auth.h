@@ -39,7 +39,9 @@ int gsi_credentials_lookup (const char *authfile, const char *domain, gsi_creden
  * file written (malloc'd).  */
 int gsi_credentials_store (const char *authfile, const char *domain, const char *username, const char *password,
                            char **path_out, gsi_error *err);
-/* Removes domain from the auth file; *removed says whether it was there.  */
+/* Removes domain from the auth file (every entry when domain is NULL); *removed says whether
+ * anything was there.  *path_out (may be NULL) gets the file's path (malloc'd), also when it does
+ * not exist.  */
 int gsi_credentials_erase (const char *authfile, const char *domain, bool *removed, char **path_out, gsi_error *err);
 
 /* One parsed WWW-Authenticate challenge.  */
@@ -54,8 +56,10 @@ typedef struct gsi_auth_challenge
 
 #define GSI_AUTH_CHALLENGE_INIT { NULL, NULL, NULL, NULL, NULL }
 
-/* Parses a WWW-Authenticate header value (RFC 7235 auth-params, quoted strings with escapes); the
- * first Basic or Bearer challenge wins.  */
+/* Parses a WWW-Authenticate header value (RFC 7235 auth-params, quoted strings with escapes, token68
+ * skipped; an unquoted value is taken up to `,` or a space); the first Basic or Bearer challenge
+ * wins, and within it the first of a repeated parameter.  A header without either scheme, or
+ * malformed anywhere, is an error; out is empty then.  */
 int gsi_auth_challenge_parse (const char *header, gsi_auth_challenge *out, gsi_error *err);
 void gsi_auth_challenge_clear (gsi_auth_challenge *c);
 

@@ -41,6 +41,7 @@ typedef struct reg_domain
   bool basic;        /* a Basic challenge was seen: send Basic credentials up front */
   bool creds_loaded;
   gsi_credentials creds;
+  long token_refused; /* the token service's 401/403 status for these credentials, else 0 */
   bool ca_loaded;
   char *ca_pem;      /* system bundle + the CA dir's *.crt, or NULL for curl's default */
   size_t ca_len;
@@ -61,6 +62,7 @@ struct gsi_reg_client
 {
   int tls_verify;
   char *authfile;
+  char *cert_dir;
   int max_retries, retry_base_ms;
   long connect_timeout_s, low_speed_time_s;
   bool debug;
@@ -70,6 +72,8 @@ struct gsi_reg_client
   pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
 
   pthread_mutex_t lock; /* domains, tokens, the handle pool */
+  /* Held across a token fetch, so threads challenged at once fetch one token, not one each.  */
+  pthread_mutex_t token_fetch_lock;
   reg_domain *domains;
   reg_token *tokens;
   CURL **pool;
@@ -127,12 +131,14 @@ gsi_reg_client_open (const gsi_reg_client_opts *opts, gsi_reg_client **out, gsi_
   c = xcalloc (1, sizeof *c);
   c->tls_verify = opts->tls_verify;
   c->authfile = opts->authfile ? xstrdup (opts->authfile) : NULL;
+  c->cert_dir = opts->cert_dir ? xstrdup (opts->cert_dir) : NULL;
   c->max_retries = opts->max_retries < 0 ? 4 : opts->max_retries;
   c->retry_base_ms = opts->retry_base_ms < 0 ? 500 : opts->retry_base_ms;
   c->connect_timeout_s = opts->connect_timeout_s <= 0 ? 30 : opts->connect_timeout_s;
   c->low_speed_time_s = opts->low_speed_time_s <= 0 ? 60 : opts->low_speed_time_s;
   c->debug = dbg != NULL && *dbg != '\0' && strcmp (dbg, "0") != 0;
   pthread_mutex_init (&c->lock, NULL);
+  pthread_mutex_init (&c->token_fetch_lock, NULL);
   for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
     pthread_mutex_init (&c->share_locks[i], NULL);
 
@@ -190,7 +196,9 @@ gsi_reg_client_close (gsi_reg_client *c)
     }
   gsi_reg_config_free (c->cfg);
   free (c->authfile);
+  free (c->cert_dir);
   pthread_mutex_destroy (&c->lock);
+  pthread_mutex_destroy (&c->token_fetch_lock);
   for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
     pthread_mutex_destroy (&c->share_locks[i]);
   free (c);
@@ -359,7 +367,7 @@ domain_get (gsi_reg_client *c, const char *domain, gsi_error *err)
   d->domain = xstrdup (domain);
   d->host = xstrdup (endpoint_host (domain));
   d->verify = c->tls_verify >= 0 ? c->tls_verify != 0 : gsi_reg_config_tls_verify (c->cfg, domain);
-  ca_dir = gsi_reg_config_ca_dir (c->cfg, domain);
+  ca_dir = c->cert_dir ? c->cert_dir : gsi_reg_config_ca_dir (c->cfg, domain);
   if (ca_dir && load_ca_dir (d, ca_dir, err) < 0)
     {
       free (d->domain);
@@ -503,6 +511,26 @@ token_store (gsi_reg_client *c, const char *domain, const gsi_strvec *scopes, co
   t->next = c->tokens;
   c->tokens = t;
   pthread_mutex_unlock (&c->lock);
+}
+
+/* Called with c->lock held: drops every token of domain.  */
+static void
+token_forget (gsi_reg_client *c, const char *domain)
+{
+  for (reg_token **pp = &c->tokens; *pp;)
+    {
+      reg_token *x = *pp;
+      if (strcmp (x->domain, domain) == 0)
+        {
+          *pp = x->next;
+          free (x->domain);
+          gsi_strvec_clear (&x->scopes);
+          free (x->token);
+          free (x);
+        }
+      else
+        pp = &x->next;
+    }
 }
 
 /* ---- one transfer ----------------------------------------------------------------------------- */
@@ -1081,6 +1109,12 @@ fetch_token (gsi_reg_client *c, reg_domain *d, const gsi_auth_challenge *ch, con
         }
       if (x.status != 200)
         {
+          if (x.status == 401 || x.status == 403)
+            {
+              pthread_mutex_lock (&c->lock);
+              d->token_refused = x.status;
+              pthread_mutex_unlock (&c->lock);
+            }
           gsi_error_set (err, 0, "token service %s refused: %ld %s%s", ch->realm, x.status, reason_phrase (x.status),
                          x.status == 401 || x.status == 403 ? " (wrong credentials? run gsi login)" : "");
           break;
@@ -1152,8 +1186,8 @@ current_auth (gsi_reg_client *c, reg_domain *d, const gsi_strvec *scopes, gsi_er
 /* Answers a 401 challenge: *auth gets the header value to resend with; returns 1 to resend, 0 to
  * hand the 401 to the caller, -1 on error.  */
 static int
-answer_challenge (gsi_reg_client *c, reg_domain *d, const char *header, const gsi_strvec *want, char **auth,
-                  gsi_error *err)
+answer_challenge (gsi_reg_client *c, reg_domain *d, const char *header, const gsi_strvec *want, const char *sent,
+                  char **auth, gsi_error *err)
 {
   gsi_auth_challenge ch = GSI_AUTH_CHALLENGE_INIT;
   cleanup_error gsi_error perr = GSI_ERROR_INIT;
@@ -1179,7 +1213,7 @@ answer_challenge (gsi_reg_client *c, reg_domain *d, const char *header, const gs
     {
       cleanup_strvec gsi_strvec scopes = GSI_STRVEC_INIT;
       char *token = NULL;
-      time_t expires;
+      time_t expires = 0;
 
       for (size_t i = 0; i < want->n; i++)
         scopes_add (&scopes, want->v[i]);
@@ -1192,14 +1226,31 @@ answer_challenge (gsi_reg_client *c, reg_domain *d, const char *header, const gs
         }
       if (scopes.n)
         qsort (scopes.v, scopes.n, sizeof (char *), cmp_str);
-      if (fetch_token (c, d, &ch, &scopes, &token, &expires, err) < 0)
+      pthread_mutex_lock (&c->token_fetch_lock);
+      /* Another thread may have fetched a covering token while this one waited.  */
+      pthread_mutex_lock (&c->lock);
+      token = token_find (c, d->domain, &scopes);
+      pthread_mutex_unlock (&c->lock);
+      if (token && sent && strncmp (sent, "Bearer ", 7) == 0 && strcmp (sent + 7, token) == 0)
+        {
+          /* The registry just refused that very token: get a new one.  */
+          free (token);
+          token = NULL;
+        }
+      if (token)
+        ret = 1;
+      else if (fetch_token (c, d, &ch, &scopes, &token, &expires, err) < 0)
         ret = -1;
       else
         {
           token_store (c, d->domain, &scopes, token, expires);
+          ret = 1;
+        }
+      pthread_mutex_unlock (&c->token_fetch_lock);
+      if (ret == 1)
+        {
           *auth = xasprintf ("Bearer %s", token);
           free (token);
-          ret = 1;
         }
     }
   gsi_auth_challenge_clear (&ch);
@@ -1382,7 +1433,7 @@ gsi_reg_do (gsi_reg_client *c, const gsi_reg_request *rq, gsi_reg_response *rs, 
           int r;
 
           challenged = true;
-          r = answer_challenge (c, d, x.www_auth.len ? x.www_auth.buf : NULL, &scopes, &newauth, err);
+          r = answer_challenge (c, d, x.www_auth.len ? x.www_auth.buf : NULL, &scopes, auth, &newauth, err);
           if (r < 0)
             {
               gsi_error_wrap (err, "%s %s", rq->method, url);
@@ -1414,8 +1465,10 @@ gsi_reg_do (gsi_reg_client *c, const gsi_reg_request *rq, gsi_reg_response *rs, 
       fill_response (&x, h, url, rs);
       if (again)
         {
+          /* A failure hands back no response: callers return without clearing one.  */
           gsi_reg_status_error (rq, rs, err);
           gsi_error_wrap (err, "retries exhausted");
+          gsi_reg_response_clear (rs);
           break;
         }
       ret = 0;
@@ -1423,6 +1476,71 @@ gsi_reg_do (gsi_reg_client *c, const gsi_reg_request *rq, gsi_reg_response *rs, 
     }
   handle_put (c, h);
   xfer_release (&x);
+  return ret;
+}
+
+int
+gsi_reg_check_credentials (gsi_reg_client *c, const char *domain, const char *username, const char *password,
+                           gsi_error *err)
+{
+  gsi_reg_request rq = GSI_REG_REQUEST_INIT;
+  gsi_reg_response rs = GSI_REG_RESPONSE_INIT;
+  uint64_t fetches_before = __atomic_load_n (&c->stats.token_fetches, __ATOMIC_RELAXED);
+  reg_domain *d;
+  long refused;
+  bool basic, answered;
+  int ret;
+
+  pthread_mutex_lock (&c->lock);
+  d = domain_get (c, domain, err);
+  if (d)
+    {
+      /* These credentials, not the files': a token cached for others would prove nothing.  */
+      gsi_credentials_clear (&d->creds);
+      d->creds.username = xstrdup (username);
+      d->creds.password = xstrdup (password ? password : "");
+      d->creds.source = xstrdup ("the command line");
+      d->creds_loaded = true;
+      d->token_refused = 0;
+      token_forget (c, domain);
+    }
+  pthread_mutex_unlock (&c->lock);
+  if (d == NULL)
+    return -1;
+
+  rq.method = "GET";
+  rq.domain = domain;
+  rq.target = "/v2/";
+  ret = gsi_reg_do (c, &rq, &rs, err);
+  pthread_mutex_lock (&c->lock);
+  refused = d->token_refused;
+  basic = d->basic;
+  pthread_mutex_unlock (&c->lock);
+  if (ret < 0)
+    {
+      if (refused)
+        {
+          gsi_error_clear (err);
+          gsi_error_set (err, 0, "invalid username or password (the token service answered %ld %s)", refused,
+                         reason_phrase (refused));
+        }
+      gsi_reg_response_clear (&rs);
+      return -1;
+    }
+  answered = basic || __atomic_load_n (&c->stats.token_fetches, __ATOMIC_RELAXED) > fetches_before;
+  if (rs.status == 200)
+    ret = answered ? 1 : 0;
+  else if ((rs.status == 401 || rs.status == 403) && answered)
+    ret = gsi_error_set (err, 0, "invalid username or password (GET %s: %ld %s)", rs.url, rs.status,
+                         reason_phrase (rs.status));
+  else if (rs.status == 401)
+    ret = gsi_error_set (err, 0, "GET %s: 401 Unauthorized with %s%s%s", rs.url,
+                         rs.www_authenticate ? "a challenge gsi cannot answer: `" : "no WWW-Authenticate challenge",
+                         rs.www_authenticate ? rs.www_authenticate : "", rs.www_authenticate ? "`" : "");
+  else
+    ret = gsi_error_set (err, 0, "GET %s: %ld %s (not a registry? /v2/ should answer 200 or 401)", rs.url,
+                         rs.status, reason_phrase (rs.status));
+  gsi_reg_response_clear (&rs);
   return ret;
 }
 

@@ -44,9 +44,11 @@ typedef struct gsi_reg_client_opts
   int retry_base_ms;       /* < 0: default 500 */
   long connect_timeout_s;  /* <= 0: default 30 */
   long low_speed_time_s;   /* abort a transfer slower than 1 KiB/s for this long; <= 0: default 60 */
+  const char *cert_dir;    /* CA directory (*.crt, client.cert/client.key) for every domain, instead
+                              of registries.yaml's ca-dir and the certs.d lookup; NULL: those */
 } gsi_reg_client_opts;
 
-#define GSI_REG_CLIENT_OPTS_INIT { -1, NULL, NULL, -1, -1, 0, 0 }
+#define GSI_REG_CLIENT_OPTS_INIT { -1, NULL, NULL, -1, -1, 0, 0, NULL }
 
 typedef struct gsi_reg_client gsi_reg_client;
 
@@ -109,7 +111,7 @@ typedef struct gsi_reg_response
 /* Sends rq (with authentication and retries as described above) and fills rs with the last
  * response.  Returns 0 whenever a response arrived that is not retryable, whatever its status
  * (check rs->status); -1 with err set when retries ran out, the transport failed for good, the
- * sink failed, or the token service refused.  rs is cleared first.  */
+ * sink failed, or the token service refused.  rs is cleared first, and is empty after a -1.  */
 int gsi_reg_do (gsi_reg_client *c, const gsi_reg_request *rq, gsi_reg_response *rs, gsi_error *err);
 void gsi_reg_response_clear (gsi_reg_response *rs);
 
@@ -117,6 +119,16 @@ void gsi_reg_response_clear (gsi_reg_response *rs);
  * unknown" (the registry's JSON errors[] when the body has them), with a hint for 401/403
  * ("authentication required: run gsi login DOMAIN").  Returns -1.  */
 int gsi_reg_status_error (const gsi_reg_request *rq, const gsi_reg_response *rs, gsi_error *err);
+
+/* Checks username/password against the registry of domain, whatever the credentials files say
+ * (gsi login): GET /v2/ with them, answering a Basic challenge or fetching a Bearer token with them
+ * (no scope, as docker login does).  Returns 1 when the registry accepted them, 0 when it asked
+ * for no authentication at all (so nothing was checked), -1 with err set otherwise: "invalid
+ * username or password (...)" when the registry or its token service refused them (401/403), the
+ * transport or TLS error as gsi_reg_do reports it.  The credentials stay with c for its later
+ * requests to domain.  */
+int gsi_reg_check_credentials (gsi_reg_client *c, const char *domain, const char *username, const char *password,
+                               gsi_error *err);
 
 /* Counters for benchmarks and tests (totals over the client's life).  */
 typedef struct gsi_reg_client_stats

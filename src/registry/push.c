@@ -428,7 +428,7 @@ upload_chunked (push_ctx *x, const push_blob *b, int fd, char **location, gsi_er
       size_t n = (size_t) (size - off < cap ? size - off : cap);
       char range[64], content_range[96];
       const char *headers[] = { "Content-Type: application/octet-stream", content_range, NULL };
-      uint64_t next;
+      uint64_t next = off;
       int64_t end;
 
       if (pread_full (fd, chunk, n, off, err) < 0)

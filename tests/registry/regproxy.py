@@ -226,6 +226,11 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
             return status
 
         total = int(length)
+        if total == 0:
+            # Read (and so close) the empty answer: http.client refuses the next request on this
+            # keep-alive upstream connection while a response is still open.
+            resp.read()
+            return status
         half = total // 2
         sent = 0
         while sent < total:
@@ -439,6 +444,7 @@ class FaultHandler(ProxyHandler):
                                 "injected fault: status %d" % code, extra)
             status = code
             self.fault_applied = "status"
+            srv.note_injected()
         else:
             status = self.forward(fault["mode"] if fault else None)
         with srv.lock:

@@ -15,10 +15,17 @@
 set -euo pipefail
 
 STATE=${GSI_REG_STATE:-/tmp/gsi-registries}
-PLAIN_PORT=${GSI_REG_PLAIN_PORT:-5000}
-TLS_PORT=${GSI_REG_TLS_PORT:-5443}
-TOKEN_PORT=${GSI_REG_TOKEN_PORT:-5600}
-FAULT_PORT=${GSI_REG_FAULT_PORT:-5700}
+# The ports a running set was started with are in $STATE/env, so status and stop (and a second
+# start) find them without the variables.
+saved_port() { [ -f "$STATE/env" ] && sed -n "s/^export GSI_REG_$1_PORT=//p" "$STATE/env" || true; }
+PLAIN_PORT=${GSI_REG_PLAIN_PORT:-$(saved_port PLAIN)}
+TLS_PORT=${GSI_REG_TLS_PORT:-$(saved_port TLS)}
+TOKEN_PORT=${GSI_REG_TOKEN_PORT:-$(saved_port TOKEN)}
+FAULT_PORT=${GSI_REG_FAULT_PORT:-$(saved_port FAULT)}
+PLAIN_PORT=${PLAIN_PORT:-5000}
+TLS_PORT=${TLS_PORT:-5443}
+TOKEN_PORT=${TOKEN_PORT:-5600}
+FAULT_PORT=${FAULT_PORT:-5700}
 REGISTRY_BIN=${GSI_DOCKER_REGISTRY:-/usr/bin/docker-registry}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PYTHON=${GSI_REG_PYTHON:-$( [ -x /usr/bin/python3 ] && echo /usr/bin/python3 || command -v python3 || true)}
@@ -206,6 +213,10 @@ export GSI_REG_TOKEN_PASS=$pass
 export GSI_REG_TOKEN_CTL=http://127.0.0.1:$TOKEN_PORT/_ctl
 export GSI_REG_FAULT=127.0.0.1:$FAULT_PORT
 export GSI_REG_FAULT_CTL=http://127.0.0.1:$FAULT_PORT/_fault
+export GSI_REG_PLAIN_PORT=$PLAIN_PORT
+export GSI_REG_TLS_PORT=$TLS_PORT
+export GSI_REG_TOKEN_PORT=$TOKEN_PORT
+export GSI_REG_FAULT_PORT=$FAULT_PORT
 EOF
   # A registries.yaml for the tests that want plain HTTP without --tls-verify=false on every call.
   printf 'registries:\n' >"$STATE/registries.yaml"

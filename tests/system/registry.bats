@@ -334,6 +334,126 @@ auth_file () # file registry user password
   assert_equal "$SRC_DIGEST" "$output"
 }
 
+@test "gsi login without --password-stdin and without a terminal fails clearly and stores nothing" {
+  run --separate-stderr "$GSI" login -u "$GSI_REG_TLS_USER" "$GSI_REG_TLS" </dev/null
+  assert_status 1
+  assert_equal "gsi: login $GSI_REG_TLS: no password: stdin is not a terminal to ask on; use --password-stdin (or -p PASSWORD)" \
+    "$(error_lines "$stderr")"
+  [ ! -e "$HOME/.docker/config.json" ]
+  # --password-stdin names the user: it cannot be asked for.
+  run --separate-stderr "$GSI" login --password-stdin "$GSI_REG_TLS" <<<"$GSI_REG_TLS_PASS"
+  assert_status 2
+  assert_contains "--password-stdin needs --username" "$stderr"
+  [ ! -e "$HOME/.docker/config.json" ]
+}
+
+@test "gsi login on a terminal asks for user and password, without echoing the password" {
+  command -v script >/dev/null || { echo "script(1) (util-linux) is needed for a terminal" >&2; false; }
+  # script(1) gives gsi a pseudo-terminal; the answers are typed after the prompts appear.
+  { sleep 1; echo "$GSI_REG_TLS_USER"; sleep 1; echo "$GSI_REG_TLS_PASS"; sleep 2; } |
+    script -qec "'$GSI' login '$GSI_REG_TLS'" /dev/null >"$T/tty.out"
+  tr -d '\r' <"$T/tty.out" >"$T/tty.txt"
+  assert_contains "Username: $GSI_REG_TLS_USER" "$(cat "$T/tty.txt")"
+  assert_contains "Password: " "$(cat "$T/tty.txt")"
+  assert_contains "Login Succeeded!" "$(cat "$T/tty.txt")"
+  ! grep -qF "$GSI_REG_TLS_PASS" "$T/tty.txt"
+  assert_equal "$(printf '%s:%s' "$GSI_REG_TLS_USER" "$GSI_REG_TLS_PASS" | base64 -w0)" \
+    "$(jq -r --arg d "$GSI_REG_TLS" '.auths[$d].auth' "$HOME/.docker/config.json")"
+  assert_equal 600 "$(stat -c %a "$HOME/.docker/config.json")"
+}
+
+@test "gsi login to a Bearer registry checks the password with the token service" {
+  curl -sf -X POST "$GSI_REG_TOKEN_CTL/reset" >/dev/null
+  run --separate-stderr "$GSI" login --tls-verify=false -u "$GSI_REG_TOKEN_USER" --password-stdin "$GSI_REG_TOKEN" <<<"wrong"
+  assert_status 1
+  assert_equal "gsi: login $GSI_REG_TOKEN: invalid username or password (the token service answered 401 Unauthorized)" \
+    "$(error_lines "$stderr")"
+  [ ! -e "$HOME/.docker/config.json" ]
+  assert_equal 1 "$(token_ctl '.token_denied')"
+  run --separate-stderr "$GSI" login --tls-verify=false -u "$GSI_REG_TOKEN_USER" --password-stdin "$GSI_REG_TOKEN" <<<"$GSI_REG_TOKEN_PASS"
+  assert_status 0
+  assert_equal "Login Succeeded!" "$output"
+  assert_equal "$GSI_REG_TOKEN_USER" "$(token_ctl '.fetches[0].user')"
+  assert_equal "$(printf '%s:%s' "$GSI_REG_TOKEN_USER" "$GSI_REG_TOKEN_PASS" | base64 -w0)" \
+    "$(jq -r --arg d "$GSI_REG_TOKEN" '.auths[$d].auth' "$HOME/.docker/config.json")"
+  run --separate-stderr "$GSI" login --get-login "$GSI_REG_TOKEN"
+  assert_status 0
+  assert_equal "$GSI_REG_TOKEN_USER" "$output"
+  # The stored credentials get a token for a pull.  (Not a push from SRC_STORE: the store would
+  # record the repository as a mount source, and the Bearer test below counts its tokens.)
+  curl -sf -X POST "$GSI_REG_TOKEN_CTL/reset" >/dev/null
+  run --separate-stderr "$GSI" --root "$T/s" pull --tls-verify=false "$GSI_REG_TOKEN/$NS/skopeo:1"
+  assert_status 0
+  assert_equal "$SRC_DIGEST" "$output"
+  assert_equal "$GSI_REG_TOKEN_USER" "$(token_ctl '.fetches[0].user')"
+}
+
+@test "gsi login to a registry without authentication says the password was not checked" {
+  run --separate-stderr "$GSI" login --tls-verify=false -u someone --password-stdin "$GSI_REG_PLAIN" <<<"anything"
+  assert_status 0
+  assert_contains "warning: $GSI_REG_PLAIN asks for no authentication: the credentials were not checked" "$stderr"
+}
+
+@test "gsi logout: not logged in is an error naming the file; --all keeps the other keys" {
+  mkdir -p "$HOME/.docker"
+  printf '{"auths":{"a.example":{"auth":"YTpi"},"b.example":{"auth":"YTpi"}},"psFormat":"keep"}\n' >"$HOME/.docker/config.json"
+  run --separate-stderr "$GSI" logout c.example
+  assert_status 1
+  assert_equal "gsi: logout c.example: not logged in (no entry in $HOME/.docker/config.json)" "$(error_lines "$stderr")"
+  # Credentials another file gives are named, and left alone.
+  mkdir -p "$HOME/.config/containers"
+  printf '{"auths":{"c.example":{"auth":"YTpi"}}}\n' >"$HOME/.config/containers/auth.json"
+  run --separate-stderr "$GSI" logout c.example
+  assert_status 1
+  assert_contains "the credentials gsi uses for it come from $HOME/.config/containers/auth.json" "$stderr"
+  run --separate-stderr "$GSI" logout https://a.example/v1/
+  assert_status 0
+  assert_equal "Removed login credentials for a.example from $HOME/.docker/config.json" "$output"
+  run --separate-stderr "$GSI" logout --all
+  assert_status 0
+  assert_equal '{}' "$(jq -c .auths "$HOME/.docker/config.json")"
+  assert_equal keep "$(jq -r .psFormat "$HOME/.docker/config.json")"
+  assert_equal 600 "$(stat -c %a "$HOME/.docker/config.json")"
+}
+
+@test "gsi login and logout: --help and usage errors" {
+  run "$GSI" login --help
+  assert_status 0
+  for o in "-u, --username USER" "-p, --password PASS" "--password-stdin" "--authfile FILE" "--tls-verify=BOOL" \
+    "--cert-dir DIR" "--get-login" "~/.docker/config.json" "mode 0600"; do
+    assert_contains "$o" "$output"
+  done
+  run "$GSI" logout --help
+  assert_status 0
+  assert_contains "-a, --all" "$output"
+  run --separate-stderr "$GSI" login
+  assert_status 2
+  run --separate-stderr "$GSI" login -u a --password-stdin quay.io/some/repo </dev/null
+  assert_status 2
+  assert_contains "give the registry alone (\`quay.io\`)" "$stderr"
+  run --separate-stderr "$GSI" login -u a -p b --password-stdin quay.io </dev/null
+  assert_status 2
+  run --separate-stderr "$GSI" login --tls-verify=maybe -u a -p b quay.io
+  assert_status 2
+  assert_contains "--tls-verify must be true or false" "$stderr"
+  run --separate-stderr "$GSI" logout
+  assert_status 2
+  run --separate-stderr "$GSI" logout --all quay.io
+  assert_status 2
+}
+
+@test "gsi login --cert-dir trusts the CA of that directory" {
+  echo "$GSI_REG_TLS_PASS" >"$T/pw"
+  run --separate-stderr env -u GSI_CERTS_DIR "$GSI" login -u "$GSI_REG_TLS_USER" --password-stdin "$GSI_REG_TLS" <"$T/pw"
+  assert_status 1
+  [[ $(error_lines "$stderr") =~ [Cc]ertificate|TLS|SSL ]] || { echo "$stderr" >&2; false; }
+  [ ! -e "$HOME/.docker/config.json" ]
+  run --separate-stderr env -u GSI_CERTS_DIR "$GSI" login --cert-dir "$GSI_CERTS_DIR/$GSI_REG_TLS" \
+    -u "$GSI_REG_TLS_USER" --password-stdin "$GSI_REG_TLS" <"$T/pw"
+  assert_status 0
+  assert_equal "Login Succeeded!" "$output"
+}
+
 # --- Bearer tokens -------------------------------------------------------------------------------
 
 @test "Bearer: push and pull through the token service; one token per scope, reused" {

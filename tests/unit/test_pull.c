@@ -302,6 +302,10 @@ make_fixtures (void)
       /* Layer i alone makes each platform's image different.  */
       commit (s, arch, variant, &l[i], &ids[i], 1, NULL, W.plat_digest[i]);
       CHECK (gsi_store_resolve (s, W.plat_digest[i], &d, CERR));
+      /* The store may already know the platform (from the image's config): replace it.  */
+      free (d.platform_os);
+      free (d.platform_arch);
+      free (d.platform_variant);
       d.platform_os = xstrdup ("linux");
       d.platform_arch = xstrdup (arch);
       d.platform_variant = variant ? xstrdup (variant) : NULL;
