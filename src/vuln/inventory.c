@@ -142,7 +142,11 @@ parse_block (const char *data, size_t len, size_t *pos, field_fn fn, void *ctx)
 
       while (k > 0 && line[k - 1] == '\r')
         k--;
-      if (k == 0 || strspn (line, " \t") >= k)
+      size_t sp = 0;
+      /* Bounded by k: the caller's data need not end in a NUL.  */
+      while (sp < k && (line[sp] == ' ' || line[sp] == '\t'))
+        sp++;
+      if (k == 0 || sp >= k)
         {
           i = next;
           break; /* end of the block */
@@ -514,8 +518,12 @@ gsi_inventory_finish (gsi_inventory *inv)
         }
       else
         {
+          /* The purl spec's PyPI rule: lower case, `_` as `-`; dots stay (pkg:pypi/oslo.config).  */
+          cleanup_free char *pname = xstrdup (p->name);
+          for (char *c = pname; *c; c++)
+            *c = *c == '_' ? '-' : (char) tolower ((unsigned char) *c);
           gsi_buf_addstr (&b, "pkg:pypi/");
-          purl_escape (&b, p->norm_name);
+          purl_escape (&b, pname);
           gsi_buf_addch (&b, '@');
           purl_escape (&b, p->version);
         }
@@ -841,10 +849,12 @@ read_entry (struct archive *a, file_kind kind, gsi_buf *b, gsi_buf *scratch, gsi
       i += n + 1;
       while (n > 0 && line[0] == '/')
         line++, n--;
-      if (has_suffix (line, n, ".dist-info") || has_suffix (line, n, ".egg-info"))
+      if (has_suffix (line, n, ".dist-info") || has_suffix (line, n, ".egg-info") || has_suffix (line, n, ".egg"))
         ;
       else if ((has_suffix (line, n, ".dist-info/METADATA") || has_suffix (line, n, ".egg-info/PKG-INFO")))
         n -= 9;
+      else if (has_suffix (line, n, ".egg/EGG-INFO/PKG-INFO"))
+        n -= 18; /* the package is the .egg directory, as the layer walk names it */
       else
         continue;
       gsi_buf_add (b, line, n);
