@@ -27,31 +27,15 @@ static const cli_command commands[] = {
   { "import", cmd_import, "import a rootfs tarball as a one-layer image" },
   { "catalog", cmd_catalog, "list, graph and build the images of catalog.yaml in dependency order" },
   { "bootstrap", cmd_bootstrap, "make a Debian base image from the Debian archive (mmdebstrap)" },
-#ifdef GSI_HAVE_CMD_PULL
   { "pull", cmd_pull, "pull an image from a registry into the store" },
-#endif
-#ifdef GSI_HAVE_CMD_PUSH
   { "push", cmd_push, "push an image of the store to a registry" },
-#endif
-#ifdef GSI_HAVE_CMD_LOGIN
   { "login", cmd_login, "store credentials for a registry" },
   { "logout", cmd_logout, "remove stored credentials for a registry" },
-#endif
-#ifdef GSI_HAVE_CMD_SBOM
   { "sbom", cmd_sbom, "write an image's SBOM (CycloneDX 1.5 or SPDX 2.3 JSON)" },
-#endif
-#ifdef GSI_HAVE_CMD_DB
   { "db", cmd_db, "import and inspect the vulnerability database" },
-#endif
-#ifdef GSI_HAVE_CMD_SCAN
   { "scan", cmd_scan, "scan an image for known vulnerabilities" },
-#endif
-#ifdef GSI_HAVE_CMD_PATCH
   { "patch", cmd_patch, "suggest the CVE patch file that clears an image's fixable findings" },
-#endif
-#ifdef GSI_HAVE_CMD_VERSION
   { "version", cmd_version, "compare Debian and PEP 440 versions" },
-#endif
   { NULL, NULL, NULL },
 };
 
