@@ -6,13 +6,16 @@
  *   1. gsi build -f ContainerFiles/IMAGE -t REGISTRY/IMAGE:RELEASE-candidate --build-arg ... ROOT
  *   1b. the CVE patches of patches/IMAGE.yaml for the release, when it has any: a second gsi build
  *      FROM the candidate (apt-get install --only-upgrade for deb, pip install --upgrade into the
- *      venv for pypi), then every declared fix is checked in the image's inventory (vuln/inventory.h):
+ *      venv for pypi, falling back to the newest the index has when it cannot meet a minimum), then
+ *      every declared fix is checked in the image's inventory (vuln/inventory.h):
  *      one that did not land fails the image with the package, the wanted and the found versions
  *   2. gsi run --network none CANDIDATE dpkg-query -W -f '${Version}' SERVICE_PACKAGE  (the version)
  *   3. the OCI labels are set in a new config (gsi_catalog_relabel): title, description, version,
  *      revision (the newest commit that touched the image's inputs, see image_revision), created (the config's created time, stable under
  *      the cache, so an unchanged rebuild gives the same digest) and source
  *   4. gsi run --network none CANDIDATE SMOKE...  (as the image's user)
+ *   4b. its CycloneDX SBOM and (with a vulnerability database) its scan report are written beside
+ *      the build report, as IMAGE.RELEASE.cdx.json and IMAGE.RELEASE.scan.json
  *   5. on success the image is tagged RELEASE-latest and RELEASE-DATE; the candidate tag goes.
  *   6. with --push, both tags are pushed to the registry (registry.h), blobs the registry has skipped.
  * Before any worker starts, every image that has a RELEASE-latest is asked for its apt index URIs
@@ -21,6 +24,7 @@
  * The worker leaves its result in DIR/IMAGE.json; its output goes to DIR/IMAGE.log.  */
 #include "cli.h"
 #include "cmd_catalog.h"
+#include "cmd_vuln.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -42,12 +46,19 @@
 #include "registry/registry.h"
 #include "util/buf.h"
 #include "vuln/inventory.h"
+#include "vuln/report.h"
+#include "vuln/sbom.h"
 #include "vuln/version.h"
 #include "util/xalloc.h"
 
 #define SELF_EXE "/proc/self/exe"
 #define MAX_CAPTURE ((size_t) 1 << 20)
 #define SMOKE_LINES_SHOWN 6
+#define DEFAULT_REPORT_NAME "build-report.json"
+
+#ifndef GSI_VERSION
+#define GSI_VERSION "unknown"
+#endif
 
 typedef enum job_state
 {
@@ -81,7 +92,8 @@ typedef struct build_ctx
   int jobs;
   bool all, keep_going, no_cache, no_update_check, push;
   const char *registry; /* --registry, else NULL */
-  const char *report;
+  const char *report;   /* --report, else REPORTS_DIR/build-report.json */
+  const char *db;       /* --db, else NULL */
   gsi_strvec wanted;
 
   gsi_catalog *c;
@@ -94,6 +106,9 @@ typedef struct build_ctx
   bool stopping;
   gsi_apt_indexes *ix; /* the package update check's indexes, NULL when it is off */
   char *views_dir;     /* STORE/gsi-private/apt-indexes/views: the archive's view per image digest */
+  char *reports_dir;   /* absolute: the build report's folder, which gets every image's SBOM and scan */
+  char *report_owned;  /* the default report path, when --report was not given */
+  char *vulndb;        /* the vulnerability database when it exists, else NULL (no scan reports) */
 } build_ctx;
 
 static double
@@ -328,23 +343,22 @@ patch_containerfile (worker *w, const gsi_catalog_patch *p, size_t n, const char
   if (pypi)
     {
       const char *url = w->b->rel->pip_index_url;
-      gsi_buf_addstr (&b, "RUN ");
+      static const char pip[] = "/var/lib/openstack/bin/python3 -m pip install --no-cache-dir --upgrade";
+      gsi_buf_addstr (&b, "RUN export PIP_DISABLE_PIP_VERSION_CHECK=1");
       if (url)
         {
-          gsi_buf_addstr (&b, "PIP_INDEX_URL=");
+          gsi_buf_addstr (&b, " PIP_INDEX_URL=");
           add_quoted (&b, url);
-          gsi_buf_addch (&b, ' ');
         }
       /* pip ignores a plain-HTTP index unless its host is trusted: an internal mirror usually is.  */
       if (url && strncmp (url, "http://", 7) == 0)
         {
           size_t hl = strcspn (url + 7, "/?#");
           cleanup_free char *host = xstrndup (url + 7, hl);
-          gsi_buf_addstr (&b, "PIP_TRUSTED_HOST=");
+          gsi_buf_addstr (&b, " PIP_TRUSTED_HOST=");
           add_quoted (&b, host);
-          gsi_buf_addch (&b, ' ');
         }
-      gsi_buf_addstr (&b, "/var/lib/openstack/bin/python3 -m pip install --no-cache-dir --upgrade");
+      gsi_buf_addf (&b, " && { %s", pip);
       for (size_t i = 0; i < n; i++)
         if (p[i].ecosystem == GSI_ECO_PYPI)
           {
@@ -352,7 +366,17 @@ patch_containerfile (worker *w, const gsi_catalog_patch *p, size_t n, const char
             gsi_buf_addch (&b, ' ');
             add_quoted (&b, req);
           }
-      gsi_buf_addch (&b, '\n');
+      /* A minimum the index cannot meet makes pip fail without saying which fix; upgrading as far
+       * as the index goes lets the check below name the package, the wanted and the found version,
+       * as it does for apt.  (pip --upgrade keeps what is installed when the index is out of reach,
+       * so then too the check fails, finding the old version.)  */
+      gsi_buf_addf (&b, " || { echo 'catalog build: pip cannot meet every declared minimum; upgrading as far as the "
+                        "index allows' >&2; %s",
+                    pip);
+      for (size_t i = 0; i < n; i++)
+        if (p[i].ecosystem == GSI_ECO_PYPI)
+          gsi_buf_addch (&b, ' '), add_quoted (&b, p[i].package);
+      gsi_buf_addstr (&b, "; }; }\n");
     }
   if (user && *user)
     gsi_buf_addf (&b, "USER %s\n", user);
@@ -681,6 +705,72 @@ worker_push (worker *w, gsi_store *s, json_t *res, gsi_error *err)
   return 0;
 }
 
+/* The image's CycloneDX SBOM and, when there is a vulnerability database, its scan report (what
+ * `gsi scan --format json` writes, nothing filtered), as REPORTS_DIR/IMAGE.RELEASE.cdx.json and
+ * .scan.json, named by the tag the image is about to get.  Both read the inventory once.  */
+static int
+worker_reports (worker *w, gsi_store *s, const char *digest, json_t *res, gsi_error *err)
+{
+  cleanup_free char *sbom_path = xasprintf ("%s/%s.%s.cdx.json", w->b->reports_dir, w->im->name, w->b->release);
+  cleanup_free char *scan_path = xasprintf ("%s/%s.%s.scan.json", w->b->reports_dir, w->im->name, w->b->release);
+  cleanup_buf gsi_buf sbom = GSI_BUF_INIT;
+  cleanup_buf gsi_buf scan = GSI_BUF_INIT;
+  gsi_inventory inv = { 0 };
+  gsi_image_config cfg;
+  cli_scan sc;
+  bool scanned = w->b->vulndb != NULL;
+  size_t fixable = 0;
+  int r;
+
+  gsi_image_config_init (&cfg);
+  memset (&sc, 0, sizeof sc);
+  sc.desc = (gsi_descriptor) GSI_DESCRIPTOR_INIT;
+  r = gsi_store_load_image (s, w->candidate, NULL, NULL, &cfg, err);
+  if (r == 0 && scanned)
+    {
+      char today[16];
+      gsi_scan_filter flt = { .today = today };
+      cli_today_utc (today);
+      r = cli_scan_image (w->b->vulndb, w->candidate, &flt, &sc, err);
+      if (r == 0)
+        {
+          gsi_report_meta meta = { w->latest, digest, GSI_VERSION };
+          gsi_report_write (&scan, GSI_REPORT_JSON, &meta, &sc.inv, &sc.found, &sc.sel);
+          for (size_t i = 0; i < sc.sel.nshown; i++)
+            fixable += sc.found.v[sc.sel.shown[i]].fixed_version != NULL;
+        }
+    }
+  else if (r == 0)
+    r = gsi_inventory_read (s, w->candidate, &inv, err);
+  if (r == 0)
+    {
+      gsi_sbom_subject subj = { w->latest, digest, cfg.created };
+      r = gsi_sbom_write (scanned ? &sc.inv : &inv, &subj, GSI_SBOM_CYCLONEDX, &sbom, err);
+    }
+  if (r == 0)
+    r = cli_write_output (sbom_path, &sbom, err);
+  if (r == 0 && scanned)
+    r = cli_write_output (scan_path, &scan, err);
+  if (r == 0)
+    {
+      json_object_set_new (res, "sbom", json_string (sbom_path));
+      json_object_set_new (res, "scan", scanned ? json_string (scan_path) : json_null ());
+      json_object_set_new (res, "findings", scanned ? json_integer ((json_int_t) sc.sel.nshown) : json_null ());
+      json_object_set_new (res, "fixable", scanned ? json_integer ((json_int_t) fixable) : json_null ());
+    }
+  else
+    {
+      gsi_buf_addf (&w->reason, "%s failed: %s", scanned ? "SBOM and scan" : "SBOM", err->msg);
+      gsi_error_clear (err);
+      r = 1;
+    }
+  if (scanned)
+    cli_scan_clear (&sc);
+  gsi_inventory_clear (&inv);
+  gsi_image_config_clear (&cfg);
+  return r;
+}
+
 /* The steps after the build; returns 1 when the image failed (reason set), -1 on an error.  */
 static int
 worker_finish (worker *w, gsi_store *s, json_t *res, gsi_error *err)
@@ -695,6 +785,9 @@ worker_finish (worker *w, gsi_store *s, json_t *res, gsi_error *err)
     r = worker_label (w, s, version, digest, err);
   if (r == 0)
     r = worker_smoke (w, &smoke, err);
+  /* Before the tags: an image is only tagged with its SBOM and scan report beside the report.  */
+  if (r == 0)
+    r = worker_reports (w, s, digest, res, err);
   if (r == 0)
     r = worker_tag (w, s, digest, &unchanged, err);
   if (r != 0)
@@ -879,7 +972,7 @@ job_collect (build_ctx *b, size_t i, int status)
                (long long) json_integer_value (json_object_get (push, "blobs_mounted")),
                (long long) json_integer_value (json_object_get (push, "blobs_existing")));
     }
-  static const char *const carried[] = { "patches", "smoke_output", "version" };
+  static const char *const carried[] = { "patches", "smoke_output", "version", "sbom", "scan", "findings", "fixable" };
   for (size_t k = 0; res && k < sizeof carried / sizeof *carried; k++)
     if (json_object_get (res, carried[k]))
       json_object_set (j->details, carried[k], json_object_get (res, carried[k]));
@@ -904,6 +997,12 @@ job_collect (build_ctx *b, size_t i, int status)
       if (more)
         fprintf (stderr, "  ... (%zu more line%s; the report's smoke_output has them)\n", more, more == 1 ? "" : "s");
     }
+  json_t *findings = res ? json_object_get (res, "findings") : NULL;
+  if (json_is_integer (findings))
+    fprintf (stderr, "%s: scan: %lld finding%s (%lld fixable), %s\n", b->c->images[i].name,
+             (long long) json_integer_value (findings), json_integer_value (findings) == 1 ? "" : "s",
+             (long long) json_integer_value (json_object_get (res, "fixable")),
+             json_string_value (json_object_get (res, "scan")));
   json_decref (res);
 }
 
@@ -1307,19 +1406,30 @@ print_build_help (void)
           "Statuses: built, unchanged (same digest as the previous R-latest), failed, skipped,\n"
           "not available.  Each image's log is kept in a temp dir ($TMPDIR/gsi-catalog-*, printed at\n"
           "the start) when anything failed, and removed after a clean run.\n\n"
+          "Reports: beside the build report, every image built or unchanged gets its CycloneDX 1.5\n"
+          "SBOM, IMAGE.R.cdx.json, and its scan report, IMAGE.R.scan.json (what `gsi scan --format\n"
+          "json` writes, nothing filtered out), both written before the image is tagged; a failure\n"
+          "to write them fails the image.  Without --report, the build report (build-report.json),\n"
+          "SBOMs and scan reports go to the temp dir's reports/, which is kept.  The folder is\n"
+          "printed at the start.  Without a vulnerability database (the store's, or --db) only the\n"
+          "SBOMs are written, and one note says so: fill it with `gsi db import`.\n\n"
           "Options:\n"
           "  --catalog FILE   catalog.yaml (default: ./catalog.yaml)\n"
           "  --release R      the release (required)\n"
           "  --all            every image of the catalog\n"
           "  --jobs N         build up to N images at once (default: 1)\n"
           "  --keep-going     go on after a failure (only the failed image's descendants are skipped)\n"
-          "  --report FILE    write a JSON report: {\"release\", \"date\", \"revision\", \"images\": [{\"name\",\n"
+          "  --report FILE    write the JSON report to FILE (its folder must exist; default: see Reports):\n"
+          "                   {\"release\", \"date\", \"revision\", \"images\": [{\"name\",\n"
           "                   \"status\", \"reason\", \"duration\", \"digest\", \"size\", \"tags\",\n"
           "                   \"updates\" (when package updates forced a rebuild), \"patches\" (the CVE\n"
           "                   patches checked: package, ecosystem, fixed, found, advisories), \"version\",\n"
-          "                   \"smoke_output\", \"push\" (with --push:\n"
-          "                   {\"digest\", \"blobs_uploaded\", \"blobs_mounted\", \"blobs_existing\",\n"
-          "                   \"bytes_uploaded\"})}]}\n"
+          "                   \"smoke_output\", \"sbom\" (path), \"scan\" (path, null without a\n"
+          "                   database), \"findings\" and \"fixable\" (the scan's counts, else null),\n"
+          "                   \"push\" (with --push: {\"digest\", \"blobs_uploaded\", \"blobs_mounted\",\n"
+          "                   \"blobs_existing\", \"bytes_uploaded\"})}]}\n"
+          "  --db FILE        the vulnerability database for the scan reports (default: the store's\n"
+          "                   gsi-private/vuln.db when it exists); a FILE that does not exist is an error\n"
           "  --no-cache       build without the step cache\n"
           "  --registry R     build under registry R instead of the catalog's (tags R/IMAGE:..., and\n"
           "                   the Containerfiles' REGISTRY build arg), e.g. registry.example.com/openstack\n"
@@ -1331,9 +1441,10 @@ print_build_help (void)
           "CVE patches: patches/IMAGE.yaml declares, per release, fixes the image must carry (package,\n"
           "ecosystem deb or pypi, fixed version, advisory ids, reason).  After the Containerfile, a patch\n"
           "step FROM the candidate upgrades them (apt-get install --only-upgrade; pip install --upgrade\n"
-          "into /var/lib/openstack, from the release's pip_index_url when set), then each fix is looked\n"
-          "up in the image's inventory: one that did not land fails the image with the package, the\n"
-          "wanted and the found versions.  The advisories go in the label io.genestack.cve-patches.\n\n"
+          "'NAME>=FIXED' into /var/lib/openstack, from the release's pip_index_url when set, and when\n"
+          "the index cannot meet a minimum, the newest it has), then each fix is looked up in the\n"
+          "image's inventory: one that did not land fails the image with the package, the wanted and\n"
+          "the found versions.  The advisories go in the label io.genestack.cve-patches.\n\n"
           "Package updates: the step cache would keep an image's `apt-get install` output forever.  So\n"
           "every image that already has an R-latest is asked (gsi run, no network) for its apt index\n"
           "URIs and installed packages; the suites' Release files and Packages indexes are fetched\n"
@@ -1355,6 +1466,7 @@ enum
   OPT_NO_UPDATE_CHECK,
   OPT_PUSH,
   OPT_REGISTRY,
+  OPT_DB,
 };
 
 static int
@@ -1366,7 +1478,7 @@ parse_build_args (build_ctx *b, int argc, char **argv, gsi_error *err)
     { "keep-going", no_argument, NULL, OPT_KEEP_GOING },   { "report", required_argument, NULL, OPT_REPORT },
     { "no-cache", no_argument, NULL, OPT_NO_CACHE },       { "no-update-check", no_argument, NULL, OPT_NO_UPDATE_CHECK },
     { "push", no_argument, NULL, OPT_PUSH },               { "registry", required_argument, NULL, OPT_REGISTRY },
-    { NULL, 0, NULL, 0 },
+    { "db", required_argument, NULL, OPT_DB },             { NULL, 0, NULL, 0 },
   };
   char *end = NULL;
   int c;
@@ -1392,6 +1504,7 @@ parse_build_args (build_ctx *b, int argc, char **argv, gsi_error *err)
       case OPT_NO_UPDATE_CHECK: b->no_update_check = true; break;
       case OPT_PUSH: b->push = true; break;
       case OPT_REGISTRY: b->registry = optarg; break;
+      case OPT_DB: b->db = optarg; break;
       default: return cli_usage (err, argv[0], "unknown option");
       }
   if (b->release == NULL)
@@ -1427,6 +1540,43 @@ select_jobs (build_ctx *b, gsi_error *err)
   return 0;
 }
 
+/* The absolute folder of the report file, which must exist.  */
+static char *
+report_dir (const char *report, gsi_error *err)
+{
+  const char *slash = strrchr (report, '/');
+  cleanup_free char *dir = slash ? xstrndup (report, slash == report ? 1 : (size_t) (slash - report)) : xstrdup (".");
+  char *abs = realpath (dir, NULL);
+
+  if (abs == NULL)
+    gsi_error_set (err, errno, "--report `%s`: folder `%s`", report, dir);
+  return abs;
+}
+
+/* b->vulndb: --db, which must exist, else the store's database when there is one.  */
+static int
+find_vulndb (build_ctx *b, gsi_error *err)
+{
+  char *path = cli_vulndb_path (b->db, err);
+
+  if (path == NULL)
+    return -1;
+  if (access (path, R_OK) == 0)
+    {
+      b->vulndb = path;
+      return 0;
+    }
+  if (b->db)
+    {
+      gsi_error_set (err, 0, "no vulnerability database at %s (--db): load one with 'gsi db import --db %s PATH...'",
+                     path, path);
+      free (path);
+      return -1;
+    }
+  free (path);
+  return 0;
+}
+
 static int
 prepare (build_ctx *b, gsi_error *err)
 {
@@ -1450,25 +1600,54 @@ prepare (build_ctx *b, gsi_error *err)
   for (size_t i = 0; i < b->d->n; i++)
     if (b->jobs_v[i].state == JOB_PENDING)
       b->jobs_v[i].revision = image_revision (b, i);
+  if (find_vulndb (b, err) < 0)
+    return -1;
+  /* Checked before building: a report that cannot be written would lose the whole run's results.  */
+  if (b->report && (b->reports_dir = report_dir (b->report, err)) == NULL)
+    return -1;
   b->workdir = xasprintf ("%s/gsi-catalog-XXXXXX", tmp && *tmp ? tmp : "/tmp");
   if (mkdtemp (b->workdir) == NULL)
     return gsi_error_set (err, errno, "mkdtemp `%s`", b->workdir);
   fprintf (stderr, "catalog build: release %s, logs in %s\n", b->release, b->workdir);
+  if (b->report == NULL)
+    {
+      char *dir = xasprintf ("%s/reports", b->workdir);
+      b->reports_dir = realpath (dir, NULL);
+      if (b->reports_dir == NULL && mkdir (dir, 0755) == 0)
+        b->reports_dir = realpath (dir, NULL);
+      free (dir);
+      if (b->reports_dir == NULL)
+        return gsi_error_set (err, errno, "create `%s/reports`", b->workdir);
+      b->report = b->report_owned = xasprintf ("%s/" DEFAULT_REPORT_NAME, b->reports_dir);
+    }
+  fprintf (stderr, "catalog build: report, SBOMs and scan reports in %s\n", b->reports_dir);
+  if (b->vulndb == NULL)
+    {
+      cleanup_free char *path = cli_vulndb_path (NULL, err);
+      if (path == NULL)
+        return -1;
+      fprintf (stderr,
+               "catalog build: note: no vulnerability database at %s, so SBOMs only and no scan reports "
+               "(load one with 'gsi db import PATH...')\n",
+               path);
+    }
   return 0;
 }
 
-/* Logs are for failures: after a clean run the work dir goes.  */
+/* Logs are for failures: after a clean run they go (with the patch steps' contexts, IMAGE.patch/),
+ * and so does the work dir unless it holds the reports (no --report).  */
 static void
-remove_workdir (const char *dir)
+remove_workdir (const char *dir, bool top)
 {
   cleanup_dir DIR *d = opendir (dir);
   struct dirent *e;
 
   while (d && (e = readdir (d)) != NULL)
-    if (e->d_name[0] != '.')
+    if (e->d_name[0] != '.' && !(top && strcmp (e->d_name, "reports") == 0))
       {
         cleanup_free char *p = xasprintf ("%s/%s", dir, e->d_name);
-        unlink (p);
+        if (unlink (p) < 0 && errno == EISDIR && top)
+          remove_workdir (p, false);
       }
   rmdir (dir);
 }
@@ -1492,6 +1671,9 @@ build_ctx_clear (build_ctx *b)
   free (b->revision);
   free (b->workdir);
   free (b->views_dir);
+  free (b->reports_dir);
+  free (b->report_owned);
+  free (b->vulndb);
   gsi_apt_indexes_free (b->ix);
 }
 
@@ -1523,8 +1705,7 @@ cmd_catalog_build (int argc, char **argv, gsi_error *err)
   if (r == 0)
     {
       print_summary (&b);
-      if (b.report)
-        r = write_report (&b, err) < 0 ? CLI_FAIL : 0;
+      r = write_report (&b, err) < 0 ? CLI_FAIL : 0;
     }
   if (r == 0 && count_bad (&b) > 0)
     {
@@ -1533,7 +1714,7 @@ cmd_catalog_build (int argc, char **argv, gsi_error *err)
       r = 1;
     }
   else if (r == 0)
-    remove_workdir (b.workdir);
+    remove_workdir (b.workdir, true);
   build_ctx_clear (&b);
   return r;
 }
