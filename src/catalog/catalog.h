@@ -5,7 +5,8 @@
  *   source: https://github.com/rackerlabs/genestack-images      (optional; default from a ghcr.io registry)
  *   tags: { latest: "{release}-latest", immutable: "{release}-{date}" }
  *   releases: { "2025.1": { suite: trixie, base: debian-trixie, build_args: { RELEASE: "2025.1" } } }
- *   bases: { debian-trixie: { ref: "debian:trixie",
+ *   bases: { debian-trixie: { ref: "debian:trixie",        (made with its bootstrap when the store
+ *                                                         lacks it; a base without one is pulled)
  *                             bootstrap: { distro: debian, suite: trixie, variant: minbase, mirror: URL,
  *                                          aptopt: ["Acquire::Check-Valid-Until \"false\""] } } }
  *   images: { keystone: { description: "...", service_package: keystone, smoke: [keystone-manage, --version],

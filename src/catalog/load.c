@@ -13,6 +13,7 @@
 #include <libfyaml.h>
 
 #include "util/buf.h"
+#include "util/unicode.h"
 #include "util/xalloc.h"
 #include "vuln/advisory.h"
 #include "vuln/version.h"
@@ -715,25 +716,6 @@ diag_output (struct fy_diag *diag, void *user, const char *buf, size_t len)
     gsi_buf_add (b, buf, len);
 }
 
-/* libfyaml's diagnostic reads "FILE:LINE:COL: error: cause": make it one of our located errors.  */
-static void
-yaml_error (const char *path, const char *text, gsi_error *err)
-{
-  size_t pl = strlen (path);
-  int line = 0, col = 0, used = 0;
-  const char *rest = text + pl;
-
-  if (strncmp (text, path, pl) == 0 && sscanf (rest, ":%d:%d: %n", &line, &col, &used) == 2 && used > 0)
-    {
-      rest += used;
-      if (strncmp (rest, "error: ", 7) == 0)
-        rest += 7;
-      gsi_error_at (err, path, line, col, "invalid YAML: %s", rest);
-      return;
-    }
-  gsi_error_at (err, path, 0, 0, "invalid YAML: %s", *text ? text : "cannot parse");
-}
-
 static struct fy_document *
 parse_yaml (const char *path, gsi_error *err)
 {
@@ -741,15 +723,22 @@ parse_yaml (const char *path, gsi_error *err)
   struct fy_diag *diag;
   struct fy_document *doc;
   cleanup_buf gsi_buf msg = GSI_BUF_INIT;
+  gsi_buf text = GSI_BUF_INIT;
   struct fy_parse_cfg pcfg = { 0 };
-  FILE *f = fopen (path, "r");
+  size_t bad;
+  int line;
 
-  if (f == NULL)
+  if (gsi_buf_read_file (&text, path, err) < 0)
     {
-      gsi_error_set (err, errno, "open `%s`", path);
+      gsi_buf_release (&text);
       return NULL;
     }
-  fclose (f);
+  if ((bad = gsi_utf8_first_bad (text.buf, text.len, &line)) < text.len)
+    {
+      gsi_error_at (err, path, line, 0, "invalid YAML: byte 0x%02X is not UTF-8 text", (unsigned char) text.buf[bad]);
+      gsi_buf_release (&text);
+      return NULL;
+    }
   fy_diag_cfg_default (&dcfg);
   dcfg.fp = NULL;
   dcfg.output_fn = diag_output;
@@ -758,12 +747,14 @@ parse_yaml (const char *path, gsi_error *err)
   diag = fy_diag_create (&dcfg);
   pcfg.flags = FYPCF_QUIET | FYPCF_DEFAULT_DOC;
   pcfg.diag = diag;
-  doc = fy_document_build_from_file (&pcfg, path);
+  /* The document keeps the text and frees it with itself.  */
+  size_t len = text.len;
+  doc = fy_document_build_from_malloc_string (&pcfg, gsi_buf_detach (&text, NULL), len);
   fy_diag_unref (diag);
   if (doc == NULL)
     {
       gsi_buf_rtrim (&msg, "\n");
-      yaml_error (path, msg.buf, err);
+      gsi_error_yaml_diag (err, path, msg.buf);
     }
   return doc;
 }

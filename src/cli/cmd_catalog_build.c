@@ -1094,8 +1094,11 @@ base_used (build_ctx *b, const gsi_catalog_base *base)
   return false;
 }
 
+/* Makes a base the store lacks: `gsi bootstrap` when it has a bootstrap mapping, else `gsi pull`
+ * (mirrors and TLS settings of registries.yaml apply, as for any pull).  The output goes to a log;
+ * a failure quotes the log's last line, which is gsi's own error.  */
 static int
-bootstrap_base (build_ctx *b, const gsi_catalog_base *base, gsi_error *err)
+make_base (build_ctx *b, const gsi_catalog_base *base, gsi_error *err)
 {
   cleanup_strvec gsi_strvec v = GSI_STRVEC_INIT;
   cleanup_free char *log = xasprintf ("%s/base-%s.log", b->workdir, base->name);
@@ -1103,23 +1106,40 @@ bootstrap_base (build_ctx *b, const gsi_catalog_base *base, gsi_error *err)
 
   if (fd < 0)
     return gsi_error_set (err, errno, "open `%s`", log);
-  fprintf (stderr, "base %s: bootstrapping `%s` (%s %s)\n", base->name, base->ref, base->distro, base->suite);
-  gsi_argv (&v, "bootstrap");
-  gsi_strvec_push (&v, base->distro);
-  gsi_strvec_push (&v, base->suite);
-  if (base->variant)
-    gsi_strvec_pushf (&v, "--variant=%s", base->variant);
-  if (base->mirror)
-    gsi_strvec_pushf (&v, "--mirror=%s", base->mirror);
-  for (size_t i = 0; i < base->aptopts.n; i++)
-    gsi_strvec_pushf (&v, "--aptopt=%s", base->aptopts.v[i]);
-  gsi_strvec_push (&v, "-t");
+  if (base->bootstrap)
+    {
+      fprintf (stderr, "base %s: bootstrapping `%s` (%s %s)\n", base->name, base->ref, base->distro, base->suite);
+      gsi_argv (&v, "bootstrap");
+      gsi_strvec_push (&v, base->distro);
+      gsi_strvec_push (&v, base->suite);
+      if (base->variant)
+        gsi_strvec_pushf (&v, "--variant=%s", base->variant);
+      if (base->mirror)
+        gsi_strvec_pushf (&v, "--mirror=%s", base->mirror);
+      for (size_t i = 0; i < base->aptopts.n; i++)
+        gsi_strvec_pushf (&v, "--aptopt=%s", base->aptopts.v[i]);
+      gsi_strvec_push (&v, "-t");
+    }
+  else
+    {
+      fprintf (stderr, "base %s: pulling `%s`\n", base->name, base->ref);
+      gsi_argv (&v, "pull");
+    }
   gsi_strvec_push (&v, base->ref);
   r = run_gsi (&v, fd, NULL, err);
   close (fd);
   if (r > 0)
-    return gsi_error_set (err, 0, "bootstrap of base `%s` (`%s`) failed (exit %d, see %s)", base->name, base->ref, r,
-                          log);
+    {
+      cleanup_buf gsi_buf tail = GSI_BUF_INIT;
+      if (gsi_buf_read_file (&tail, log, NULL) == 0)
+        gsi_buf_rtrim (&tail, " \t\r\n");
+      const char *last = tail.len ? strrchr (tail.buf, '\n') : NULL;
+      last = last ? last + 1 : tail.len ? tail.buf : "no output";
+      if (strncmp (last, "gsi: ", 5) == 0)
+        last += 5; /* the CLI's prefix: this message gets its own */
+      return gsi_error_set (err, 0, "base `%s` (`%s`) is not in the store and its %s failed (exit %d): %s (see %s)",
+                            base->name, base->ref, base->bootstrap ? "bootstrap" : "pull", r, last, log);
+    }
   return r;
 }
 
@@ -1136,10 +1156,7 @@ make_bases (build_ctx *b, gsi_error *err)
       const gsi_catalog_base *base = &b->c->bases[i];
       if (!base_used (b, base) || in_store (s, base->ref))
         continue;
-      if (!base->bootstrap)
-        return gsi_error_set (err, 0, "base `%s` (`%s`) is not in the store and has no bootstrap", base->name,
-                              base->ref);
-      if (bootstrap_base (b, base, err) < 0)
+      if (make_base (b, base, err) < 0)
         return -1;
     }
   return 0;
@@ -1395,14 +1412,16 @@ print_build_help (void)
   printf ("Usage: gsi [--root DIR] catalog build [OPTIONS] --release R (IMAGE...|--all)\n\n"
           "Builds catalog images for release R with their catalog ancestors, parents before children,\n"
           "into the store.  Bases (the catalog's `bases`) that the images use and the store lacks are\n"
-          "made first with `gsi bootstrap`.  Each image is built from ContainerFiles/IMAGE with the\n"
-          "catalog root as context and the release's build_args, labelled (org.opencontainers.image.\n"
-          "title, description, version = the service_package's Debian version in the image, revision =\n"
-          "the newest git commit that changed its or its ancestors' Containerfile or scripts/images\n"
-          "folder, created, source), smoke-tested with `gsi run` (its `smoke`\n"
-          "argv, as the image's user, no network), and only then tagged REGISTRY/IMAGE:R-latest and\n"
-          ":R-YYYYMMDD (UTC date).  A failed image skips its descendants; an image not available for\n"
-          "R is reported `not available` and its descendants are skipped.\n\n"
+          "made first: with `gsi bootstrap` when the base has a `bootstrap:` mapping, else pulled from\n"
+          "its registry (registries.yaml mirrors and TLS settings apply).  Each image is built from\n"
+          "ContainerFiles/IMAGE with the catalog root as context and the release's build_args,\n"
+          "labelled (org.opencontainers.image. title, description, version = the service_package's\n"
+          "Debian version in the image, revision = the newest git commit that changed its or its\n"
+          "ancestors' Containerfile or scripts/images folder, created, source), smoke-tested with\n"
+          "`gsi run` (its `smoke` argv, as the image's user, no network), and only then tagged\n"
+          "REGISTRY/IMAGE:R-latest and :R-YYYYMMDD (UTC date).  A failed image skips its\n"
+          "descendants; an image not available for R is reported `not available` and its\n"
+          "descendants are skipped.\n\n"
           "Statuses: built, unchanged (same digest as the previous R-latest), failed, skipped,\n"
           "not available.  Each image's log is kept in a temp dir ($TMPDIR/gsi-catalog-*, printed at\n"
           "the start) when anything failed, and removed after a clean run.\n\n"

@@ -16,6 +16,7 @@
 
 #include "registry/reference.h"
 #include "util/buf.h"
+#include "util/unicode.h"
 #include "util/xalloc.h"
 
 typedef struct reg_entry
@@ -218,7 +219,7 @@ set_tls_verify (loader *l, reg_entry *e, struct fy_node *k, struct fy_node *v)
 static int
 set_ca_dir (loader *l, reg_entry *e, struct fy_node *k, struct fy_node *v)
 {
-  const char *s;
+  const char *s = NULL;
 
   if (get_string (l, v, k, "ca-dir", &s) < 0)
     return -1;
@@ -360,25 +361,6 @@ diag_output (struct fy_diag *diag, void *user, const char *buf, size_t len)
     gsi_buf_add (b, buf, len);
 }
 
-/* libfyaml's diagnostic reads "FILE:LINE:COL: error: cause": make it one of our located errors.  */
-static void
-yaml_error (const char *path, const char *text, gsi_error *err)
-{
-  size_t pl = strlen (path);
-  int line = 0, col = 0, used = 0;
-  const char *rest = text + pl;
-
-  if (strncmp (text, path, pl) == 0 && sscanf (rest, ":%d:%d: %n", &line, &col, &used) == 2 && used > 0)
-    {
-      rest += used;
-      if (strncmp (rest, "error: ", 7) == 0)
-        rest += 7;
-      gsi_error_at (err, path, line, col, "invalid YAML: %s", rest);
-      return;
-    }
-  gsi_error_at (err, path, 0, 0, "invalid YAML: %s", *text ? text : "cannot parse");
-}
-
 /* Parses path into *doc; a file with no document at all (empty, or only comments) leaves *doc NULL,
  * which means defaults.  */
 static int
@@ -389,9 +371,17 @@ parse_yaml (const char *path, struct fy_parser **parser, struct fy_document **do
   struct fy_parser *fyp;
   cleanup_buf gsi_buf msg = GSI_BUF_INIT;
   struct fy_parse_cfg pcfg = { 0 };
+  cleanup_buf gsi_buf text = GSI_BUF_INIT;
+  size_t bad, len;
+  int line;
 
   *parser = NULL;
   *doc = NULL;
+  if (gsi_buf_read_file (&text, path, err) < 0)
+    return -1;
+  if ((bad = gsi_utf8_first_bad (text.buf, text.len, &line)) < text.len)
+    return gsi_error_at (err, path, line, 0, "invalid YAML: byte 0x%02X is not UTF-8 text",
+                         (unsigned char) text.buf[bad]);
   fy_diag_cfg_default (&dcfg);
   dcfg.fp = NULL;
   dcfg.output_fn = diag_output;
@@ -406,7 +396,9 @@ parse_yaml (const char *path, struct fy_parser **parser, struct fy_document **do
   fy_diag_unref (diag);
   if (fyp == NULL)
     return gsi_error_set (err, ENOMEM, "read `%s`", path);
-  if (fy_parser_set_input_file (fyp, path) != 0)
+  /* The parser owns the text from here on (it frees it when destroyed).  */
+  len = text.len;
+  if (fy_parser_set_malloc_string (fyp, gsi_buf_detach (&text, NULL), len) != 0)
     {
       fy_parser_destroy (fyp);
       return gsi_error_set (err, errno ? errno : EIO, "read `%s`", path);
@@ -419,7 +411,7 @@ parse_yaml (const char *path, struct fy_parser **parser, struct fy_document **do
       *doc = NULL;
       fy_parser_destroy (fyp);
       gsi_buf_rtrim (&msg, "\n");
-      yaml_error (path, msg.buf, err);
+      gsi_error_yaml_diag (err, path, msg.buf);
       return -1;
     }
   *parser = fyp;

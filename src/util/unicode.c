@@ -499,3 +499,20 @@ gsi_unicode_in_category (char cat, uint32_t r)
       return false;
     }
 }
+
+size_t
+gsi_utf8_first_bad (const char *s, size_t n, int *line)
+{
+  *line = 1;
+  for (size_t i = 0; i < n;)
+    {
+      uint32_t r;
+      size_t w = gsi_utf8_decode (s + i, n - i, &r);
+      if (s[i] == '\0' || (r == GSI_RUNE_ERROR && w == 1))
+        return i;
+      if (s[i] == '\n')
+        (*line)++;
+      i += w;
+    }
+  return n;
+}

@@ -17,6 +17,11 @@
  * 0 only when n is 0.  */
 size_t gsi_utf8_decode (const char *s, size_t n, uint32_t *rune);
 
+/* The offset of the first byte of s[0..n) that is NUL or not valid UTF-8, or n when there is none;
+ * *line gets that byte's 1-based line.  YAML loaders check with it first: libfyaml 0.7 can loop
+ * forever on some invalid UTF-8.  */
+size_t gsi_utf8_first_bad (const char *s, size_t n, int *line);
+
 /* unicode.IsLetter (category L).  */
 bool gsi_unicode_is_letter (uint32_t r);
 /* unicode.IsDigit (category Nd).  */

@@ -113,7 +113,7 @@ import_entry (tracker_ctx *c, const char *pkg, const char *id, json_t *entry, gs
   cleanup_free char *where = xasprintf ("%s/%s", pkg, id);
   json_t *releases, *rel;
   const char *description, *codename;
-  sqlite3_int64 rid;
+  sqlite3_int64 rid = 0;
 
   if (!json_is_object (entry))
     return gsi_error_set (err, 0, "%s: %s is not a mapping", c->name, where);

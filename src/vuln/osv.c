@@ -123,24 +123,6 @@ diag_output (struct fy_diag *diag, void *user, const char *buf, size_t len)
     gsi_buf_add (b, buf, len);
 }
 
-/* The position of the first byte that is not valid UTF-8 or is NUL, or len.  */
-static size_t
-first_bad_byte (const char *data, size_t len, int *line)
-{
-  *line = 1;
-  for (size_t i = 0; i < len;)
-    {
-      uint32_t r;
-      size_t w = gsi_utf8_decode (data + i, len - i, &r);
-      if (data[i] == '\0' || (r == GSI_RUNE_ERROR && w == 1))
-        return i;
-      if (data[i] == '\n')
-        (*line)++;
-      i += w;
-    }
-  return len;
-}
-
 struct fy_document *
 gsi_vuln_yaml_parse (const char *name, const char *data, size_t len, gsi_error *err)
 {
@@ -150,7 +132,7 @@ gsi_vuln_yaml_parse (const char *name, const char *data, size_t len, gsi_error *
   struct fy_parse_cfg pcfg = { 0 };
   cleanup_buf gsi_buf msg = GSI_BUF_INIT;
   int line;
-  size_t bad = first_bad_byte (data, len, &line);
+  size_t bad = gsi_utf8_first_bad (data, len, &line);
 
   /* YAML is Unicode text; libfyaml 0.7 can loop forever on some invalid UTF-8, so none reaches it.  */
   if (bad < len)

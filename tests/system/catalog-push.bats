@@ -91,3 +91,27 @@ for i in json.load(open(sys.argv[1]))["images"]:
   assert_status 1
   assert_contains "registry \`Not A/Registry\` is not REGISTRY-HOST[:PORT]/PATH" "$output"
 }
+
+@test "catalog build: a base without a bootstrap that the store lacks is pulled from its registry" {
+  local cat=$BATS_TEST_TMPDIR/cat base=$GSI_REG_PLAIN/$NS/base:1 want
+  cp -r tests/data/catalog "$cat"
+  sed -i "s|gsi-test-base:1|$base|" "$cat/catalog.yaml" "$cat"/ContainerFiles/*
+  run --separate-stderr "$GSI" --root "$STORE" push -q gsi-test-base:1 "$base"
+  assert_status 0
+  want=$output
+  # A fresh store: only the registry has the base.
+  run "$GSI" --root "$BATS_TEST_TMPDIR/fresh" catalog build --catalog "$cat/catalog.yaml" --release r1 root
+  assert_status 0
+  assert_contains "base testbase: pulling \`$base\`" "$output"
+  assert_contains "root: built" "$output"
+  run "$GSI" --root "$BATS_TEST_TMPDIR/fresh" inspect "$base"
+  assert_status 0
+  assert_contains "$want" "$output"
+  # A base the registry does not have: the error names the base, the reference and the cause.
+  sed -i "s|$base|$GSI_REG_PLAIN/$NS/missing:1|" "$cat/catalog.yaml" "$cat"/ContainerFiles/*
+  run "$GSI" --root "$BATS_TEST_TMPDIR/fresh2" catalog build --catalog "$cat/catalog.yaml" --release r1 root
+  assert_status 1
+  assert_contains "base \`testbase\` (\`$GSI_REG_PLAIN/$NS/missing:1\`) is not in the store and its pull failed" "$output"
+  assert_contains "failed (exit 1): pull $GSI_REG_PLAIN/$NS/missing:1: GET http://" "$output"
+  assert_contains "404 Not Found: MANIFEST_UNKNOWN" "$output"
+}

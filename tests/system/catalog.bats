@@ -254,14 +254,26 @@ newonly not available
 newonly-child skipped" "$output"
 }
 
-@test "catalog build: a base the store lacks and that has no bootstrap fails before any build" {
+@test "catalog build: a base the store lacks, has no bootstrap and cannot pull fails before any build" {
   needs_root
-  local d=$BATS_TEST_TMPDIR/cat
+  local d=$BATS_TEST_TMPDIR/cat base=127.0.0.1:9/gsi-test-base:2
   cp -r tests/data/catalog "$d"
-  sed -i 's/ref: "gsi-test-base:1"/ref: "gsi-test-base:2"/; s/FROM gsi-test-base:1/FROM gsi-test-base:2/' "$d/catalog.yaml" "$d/ContainerFiles/root"
+  # Port 9 on loopback refuses connections: the pull fails (catalog-push.bats pulls a real one).
+  sed -i "s|gsi-test-base:1|$base|" "$d/catalog.yaml" "$d/ContainerFiles/root"
   run gsic build --catalog "$d/catalog.yaml" --release r1 root
   assert_status 1
-  assert_contains "base \`testbase\` (\`gsi-test-base:2\`) is not in the store and has no bootstrap" "$output"
+  assert_contains "base testbase: pulling \`$base\`" "$output"
+  assert_contains "base \`testbase\` (\`$base\`) is not in the store and its pull failed (exit 1): pull $base:" "$output"
+  [[ $output != *"root: built"* ]]
+}
+
+@test "catalog: a catalog.yaml that is not UTF-8 text is refused at its line" {
+  local d=$BATS_TEST_TMPDIR/u
+  mkdir -p "$d/ContainerFiles"
+  printf 'registry: r.example/x\n# caf\xe9\n' > "$d/catalog.yaml"
+  run gsic list --catalog "$d/catalog.yaml"
+  assert_status 1
+  assert_equal "gsi: $d/catalog.yaml:2: invalid YAML: byte 0xE9 is not UTF-8 text" "$output"
 }
 
 @test "catalog build on Debian: the base is bootstrapped, the version label comes from dpkg, a missing service package fails" {

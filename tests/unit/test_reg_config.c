@@ -287,6 +287,23 @@ test_yaml_syntax_located (void **state)
   free (path);
 }
 
+/* The fuzzer's find: libfyaml 0.7 loops forever on some invalid UTF-8, so it must never see any.  */
+static void
+test_not_utf8 (void **state)
+{
+  fixture *f = *state;
+  char *path = write_file (f, "u.yaml", "registries:\n  \"a.example\": \xc0\n \x04\xc0]\n");
+  gsi_reg_config *c = NULL;
+  gsi_error err = GSI_ERROR_INIT;
+
+  assert_int_equal (gsi_reg_config_load (path, &c, &err), -1);
+  assert_int_equal (err.line, 2);
+  assert_string_equal (err.file, path);
+  assert_non_null (strstr (err.msg, "byte 0xC0 is not UTF-8 text"));
+  gsi_error_clear (&err);
+  free (path);
+}
+
 static void
 test_missing_explicit (void **state)
 {
@@ -507,6 +524,7 @@ main (void)
     cmocka_unit_test_setup_teardown (test_empty_and_null, setup, teardown),
     cmocka_unit_test_setup_teardown (test_errors, setup, teardown),
     cmocka_unit_test_setup_teardown (test_yaml_syntax_located, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_not_utf8, setup, teardown),
     cmocka_unit_test_setup_teardown (test_missing_explicit, setup, teardown),
     cmocka_unit_test_setup_teardown (test_default_paths, setup, teardown),
     cmocka_unit_test_setup_teardown (test_certs_d, setup, teardown),
