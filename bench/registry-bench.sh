@@ -167,7 +167,7 @@ if ! "$gsi" --root "$store" inspect "$tag" >/dev/null 2>&1; then
   rm -rf "$ctx"
 fi
 digest=$("$gsi" --root "$store" inspect "$tag" | jq -r .digest)
-blob_bytes=$("$gsi" --root "$store" inspect "$tag" | jq '[.manifest.layers[].size] | add + .manifest.config.size')
+blob_bytes=$("$gsi" --root "$store" inspect "$tag" | jq '([.manifest.layers[].size] | add) + .manifest.config.size')
 nlayers=$("$gsi" --root "$store" inspect "$tag" | jq '.manifest.layers | length')
 printf 'image: %s, %d layers, %.2f GiB of compressed blobs\n' "$digest" "$nlayers" \
   "$(calc "$blob_bytes / 1073741824")"
