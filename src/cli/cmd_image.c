@@ -413,7 +413,9 @@ print_prune_help (void)
           "    configs of untagged images and of build stages that were not tagged;\n"
           "  - unpacked layers (overlay lower dirs) of no tagged image;\n"
           "  - temp files and dirs left by interrupted commands;\n"
-          "  - build cache entries whose layer blob is gone (their steps run again next build).\n"
+          "  - build cache entries whose layer blob is gone (their steps run again next build);\n"
+          "  - inventory cache entries (gsi-private/inventory, what `gsi sbom` and `gsi scan`\n"
+          "    remember per layer) whose layer blob is gone.\n"
           "Prints what it freed.  It needs the store to itself: it fails while another gsi\n"
           "command has the store open, unless --wait.\n\n"
           "Options:\n"
@@ -533,9 +535,10 @@ cmd_prune (int argc, char **argv, gsi_error *err)
   print_freed ("unpacked layers", st.layers, st.layer_bytes);
   print_freed ("temp files", st.tmp, st.tmp_bytes);
   print_freed ("cache entries", cache_n, cache_bytes);
+  print_freed ("inventory cache", st.inventory, st.inventory_bytes);
   if (po.cache_mounts)
     print_freed ("cache mounts", st.mounts, st.mount_bytes);
-  print_freed ("total", st.blobs + st.layers + st.tmp + cache_n + st.mounts,
-               st.blob_bytes + st.layer_bytes + st.tmp_bytes + cache_bytes + st.mount_bytes);
+  print_freed ("total", st.blobs + st.layers + st.tmp + cache_n + st.inventory + st.mounts,
+               st.blob_bytes + st.layer_bytes + st.tmp_bytes + cache_bytes + st.inventory_bytes + st.mount_bytes);
   return 0;
 }

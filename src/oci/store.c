@@ -29,6 +29,7 @@ static const char *const private_subdirs[GSI_STORE_NDIRS] = {
   [GSI_STORE_CACHE] = "cache",
   [GSI_STORE_MOUNTS] = "mounts",
   [GSI_STORE_LOCKS] = "locks",
+  [GSI_STORE_INVENTORY] = "inventory",
 };
 
 struct gsi_store
@@ -808,6 +809,39 @@ gsi_store_layer_path (const gsi_store *s, const char *diff_id, gsi_error *err)
   if (gsi_digest_validate (diff_id, err) < 0)
     return NULL;
   return xasprintf ("%s/%s", s->dirs[GSI_STORE_LAYERS], gsi_digest_hex (diff_id));
+}
+
+char *
+gsi_store_inventory_path (const gsi_store *s, const char *layer_digest, gsi_error *err)
+{
+  if (gsi_digest_validate (layer_digest, err) < 0)
+    return NULL;
+  return xasprintf ("%s/%s", s->dirs[GSI_STORE_INVENTORY], gsi_digest_hex (layer_digest));
+}
+
+int
+gsi_store_put_inventory (gsi_store *s, const char *layer_digest, const void *data, size_t len, gsi_error *err)
+{
+  cleanup_free char *path = gsi_store_inventory_path (s, layer_digest, err);
+  cleanup_close int fd = -1;
+  cleanup_free char *tmp = NULL;
+
+  if (path == NULL || gsi_store_tmpfile (s, "inventory-", &fd, &tmp, err) < 0)
+    return -1;
+  if (write_all (fd, data, len) < 0 || fchmod (fd, 0644) < 0)
+    {
+      gsi_error_set (err, errno, "write `%s/%s`", s->dirs[GSI_STORE_TMP], tmp);
+      unlink_ignore (s->tmp_fd, tmp);
+      return -1;
+    }
+  /* Replacing is right: the entry there may be one a reader found unusable.  */
+  if (renameat (s->tmp_fd, tmp, AT_FDCWD, path) < 0)
+    {
+      gsi_error_set (err, errno, "rename `%s` to `%s`", tmp, path);
+      unlink_ignore (s->tmp_fd, tmp);
+      return -1;
+    }
+  return 0;
 }
 
 /* ---- temp files, atomic writes, locks --------------------------------------------------------- */
@@ -1823,6 +1857,33 @@ prune_tmp (gsi_store *s, const gsi_prune_opts *opts, gsi_prune_stats *st, gsi_er
   return 0;
 }
 
+/* An entry stays while its layer blob is reachable and in the store: the entry of a blob that is gone
+ * could only answer for content nobody can read any more.  Anything else in the directory (a name
+ * that is no digest) is not an entry and goes too: the directory is gsi's own.  */
+static int
+prune_inventory (reach *r, const gsi_prune_opts *opts, gsi_prune_stats *st, gsi_error *err)
+{
+  cleanup_strvec gsi_strvec names = GSI_STRVEC_INIT;
+  const char *dir = r->s->dirs[GSI_STORE_INVENTORY];
+  cleanup_close int fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+  if (fd < 0)
+    return gsi_error_set (err, errno, "open `%s`", dir);
+  if (list_dir (fd, dir, &names, err) < 0)
+    return -1;
+  for (size_t i = 0; i < names.n; i++)
+    {
+      const char *name = names.v[i];
+      if (gsi_digest_hex_is_valid (name) && hexset_has (&r->blobs, name)
+          && faccessat (r->s->blobs_fd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+        continue;
+      if (rm_rf_at (fd, name, opts->dry_run, &st->inventory_bytes, err) < 0)
+        return gsi_error_wrap (err, "prune `%s`", dir);
+      st->inventory++;
+    }
+  return 0;
+}
+
 static int
 prune_mounts (gsi_store *s, const gsi_prune_opts *opts, gsi_prune_stats *st, gsi_error *err)
 {
@@ -1880,6 +1941,9 @@ prune_locked (gsi_store *s, const gsi_prune_opts *opts, gsi_prune_stats *st, gsi
     ret = prune_blobs (&r, opts, st, err);
   if (ret == 0)
     ret = prune_layers (&r, opts, st, err);
+  /* After the blobs, so that an entry goes with its blob.  */
+  if (ret == 0)
+    ret = prune_inventory (&r, opts, st, err);
   if (ret == 0)
     ret = prune_tmp (s, opts, st, err);
   if (ret == 0 && opts->cache_mounts)

@@ -9,6 +9,10 @@
  *       cache/   build cache index
  *       mounts/  RUN --mount=type=cache directories
  *       locks/   lock files: index.lock (index.json read-modify-write), gc.lock (see prune)
+ *       inventory/
+ *                what each layer blob holds for `gsi sbom` and `gsi scan` (src/vuln/inventory.c), named
+ *                by the hex of the layer blob's digest; a cache, written without fsync (its readers
+ *                check what they read); prune removes the entries of blobs no longer in the store
  *
  * Tags.  A tag is a descriptor in index.json with two annotations:
  *   org.opencontainers.image.ref.name = the reference the user gave, with ":latest" added when it
@@ -133,6 +137,7 @@ typedef enum gsi_store_dir
   GSI_STORE_CACHE,
   GSI_STORE_MOUNTS,
   GSI_STORE_LOCKS,
+  GSI_STORE_INVENTORY,
   GSI_STORE_NDIRS,
 } gsi_store_dir;
 
@@ -160,6 +165,13 @@ char *gsi_store_blob_path (const gsi_store *s, const char *digest, gsi_error *er
 /* ROOT/gsi-private/layers/<hex of diff_id> (malloc'd), NULL on an invalid digest.  Whoever unpacks
  * a layer should unpack into a gsi_store_mkdtemp dir and rename it here.  */
 char *gsi_store_layer_path (const gsi_store *s, const char *diff_id, gsi_error *err);
+
+/* ROOT/gsi-private/inventory/<hex of the layer blob digest> (malloc'd), NULL on an invalid digest.  */
+char *gsi_store_inventory_path (const gsi_store *s, const char *layer_digest, gsi_error *err);
+/* Writes data as the inventory entry of a layer blob: a temp file in tmp/ renamed over the entry, so
+ * a reader sees the old or the new entry whole.  Not fsynced: the entry is a cache that its readers
+ * check, and the blob stays the truth.  */
+int gsi_store_put_inventory (gsi_store *s, const char *layer_digest, const void *data, size_t len, gsi_error *err);
 
 /* ---- temp files, atomic writes, locks --------------------------------------------------------- */
 
@@ -245,17 +257,18 @@ typedef struct gsi_prune_opts
 
 typedef struct gsi_prune_stats
 {
-  size_t blobs, layers, tmp, mounts;                        /* entries removed */
-  uint64_t blob_bytes, layer_bytes, tmp_bytes, mount_bytes; /* sum of regular file sizes removed */
+  size_t blobs, layers, tmp, mounts, inventory; /* entries removed */
+  /* Sum of regular file sizes removed.  */
+  uint64_t blob_bytes, layer_bytes, tmp_bytes, mount_bytes, inventory_bytes;
 } gsi_prune_stats;
 
 /* Deletes blobs not reachable from index.json (or opts->keep) through manifests and indexes;
  * unpacked layers (entries of layers/ whose name does not start with the hex of a diff_id of a
- * reachable config, so keep a manifest or config digest to keep its unpacked layers); everything in
- * tmp/ not held by a live writer (temp dirs of gsi_store_mkdtemp count as stale: do not prune while
- * this process builds).  A blob a reachable descriptor
- * names but that is missing is fine (the layout allows it).  A corrupt index.json fails prune
- * before anything is deleted.  opts may be NULL.  */
+ * reachable config, so keep a manifest or config digest to keep its unpacked layers); inventory
+ * entries whose blob is not reachable or not in the store; everything in tmp/ not held by a live
+ * writer (temp dirs of gsi_store_mkdtemp count as stale: do not prune while this process builds).
+ * A blob a reachable descriptor names but that is missing is fine (the layout allows it).  A
+ * corrupt index.json fails prune before anything is deleted.  opts may be NULL.  */
 int gsi_store_prune (gsi_store *s, const gsi_prune_opts *opts, gsi_prune_stats *stats, gsi_error *err);
 
 #endif

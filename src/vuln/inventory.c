@@ -4,19 +4,24 @@
  * record of the interesting files it holds and of what it deletes from the layers below; the
  * records are then merged bottom to top.  A layer's deletions (whiteouts, opaque markers, and any
  * entry that replaces a lower file or directory) are applied before its own files are added, which
- * is the OCI rule that a layer's whiteouts only hide lower layers, whatever the tar order.  */
+ * is the OCI rule that a layer's whiteouts only hide lower layers, whatever the tar order.  A
+ * layer's record is kept in the store by blob digest (see "the per-layer cache" below), so a layer
+ * is inflated once, not at every read.  */
 #include "vuln/inventory.h"
 
 #include <archive.h>
 #include <archive_entry.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #ifdef HAVE_ISAL
 #include <isa-l/igzip_lib.h>
@@ -973,11 +978,11 @@ scan_layer (layer_scan *ls)
               break;
           if (k == 0)
             continue;
+          if (kind == K_LIST && ls->files[k - 1].kind != K_LIST)
+            continue; /* raw content of another kind cannot be reused as a reduced .list */
           f->data = xmalloc (ls->files[k - 1].len + 1);
           memcpy (f->data, ls->files[k - 1].data, ls->files[k - 1].len + 1);
           f->len = ls->files[k - 1].len;
-          if (kind == K_LIST && ls->files[k - 1].kind != K_LIST)
-            continue; /* raw content of another kind cannot be reused as a reduced .list */
         }
       else
         {
@@ -1010,6 +1015,268 @@ out:
   gsi_buf_release (&scratch);
   gsi_buf_release (&path);
   return rc;
+}
+
+/* ---- the per-layer cache -------------------------------------------------------------------- */
+
+/* A layer blob never changes, so neither does what scan_layer finds in it: the result is kept in
+ * gsi-private/inventory/<hex of the blob digest> and read back instead of inflating the layer again.
+ * The format, integers little-endian:
+ *
+ *   "gsi-inv\n"                          magic
+ *   u32 version                          INV_CACHE_VERSION
+ *   u32 flags                            INV_CACHE_ALL_DELS: scanned as an upper layer (see below)
+ *   u32 len, bytes                       the layer blob digest ("sha256:<hex>")
+ *   u64 n_files, u64 n_dels
+ *   n_files x { u32 kind, u32 len, path, u32 len, location (INV_NONE: none), u64 len, data }
+ *   n_dels x { u32 kind, u32 len, path }
+ *   u32 crc32 of everything before it
+ *
+ * The bottom layer of an image is scanned without the deletions of its entries (nothing is below
+ * it); such an entry has no INV_CACHE_ALL_DELS and is a miss for a use as an upper layer, which
+ * then rewrites it with them.  An entry that does not parse exactly (short, trailing bytes, another
+ * magic, version, digest or crc, a field out of range) is a miss too: the layer is scanned and the
+ * entry rewritten.  The crc catches an entry damaged after a crash, since entries are not fsynced.
+ *
+ * INV_CACHE_VERSION must change whenever scan_layer would record something else for the same blob
+ * (classify, read_entry's reductions, the deletion rules): old entries then miss.  */
+#define INV_CACHE_MAGIC "gsi-inv\n"
+#define INV_CACHE_VERSION 1u
+#define INV_CACHE_ALL_DELS 1u
+#define INV_NONE 0xffffffffu
+#define MAX_CACHE_ENTRY ((uint64_t) 4 << 30)
+
+static void
+put_u32 (gsi_buf *b, uint32_t v)
+{
+  unsigned char c[4] = { (unsigned char) v, (unsigned char) (v >> 8), (unsigned char) (v >> 16),
+                         (unsigned char) (v >> 24) };
+  gsi_buf_add (b, c, sizeof c);
+}
+
+static void
+put_u64 (gsi_buf *b, uint64_t v)
+{
+  put_u32 (b, (uint32_t) v);
+  put_u32 (b, (uint32_t) (v >> 32));
+}
+
+static void
+put_str (gsi_buf *b, const char *s)
+{
+  size_t n = strlen (s);
+  put_u32 (b, (uint32_t) n);
+  gsi_buf_add (b, s, n);
+}
+
+static void
+cache_encode (const layer_scan *ls, gsi_buf *b)
+{
+  gsi_buf_add (b, INV_CACHE_MAGIC, 8);
+  put_u32 (b, INV_CACHE_VERSION);
+  put_u32 (b, ls->first ? 0 : INV_CACHE_ALL_DELS);
+  put_str (b, ls->desc->digest);
+  put_u64 (b, ls->n_files);
+  put_u64 (b, ls->n_dels);
+  for (size_t i = 0; i < ls->n_files; i++)
+    {
+      const kept_file *f = &ls->files[i];
+      put_u32 (b, (uint32_t) f->kind);
+      put_str (b, f->path);
+      if (f->location != NULL)
+        put_str (b, f->location);
+      else
+        put_u32 (b, INV_NONE);
+      put_u64 (b, f->len);
+      gsi_buf_add (b, f->data, f->len);
+    }
+  for (size_t i = 0; i < ls->n_dels; i++)
+    {
+      put_u32 (b, (uint32_t) ls->dels[i].kind);
+      put_str (b, ls->del_paths.buf + ls->dels[i].off);
+    }
+  put_u32 (b, (uint32_t) crc32_z (0, (const Bytef *) b->buf, b->len));
+}
+
+typedef struct reader
+{
+  const unsigned char *p, *end;
+  bool ok; /* false from the first read past the end on */
+} reader;
+
+static const unsigned char *
+take (reader *r, uint64_t n)
+{
+  const unsigned char *p = r->p;
+
+  if (!r->ok || n > (uint64_t) (r->end - r->p))
+    {
+      r->ok = false;
+      return NULL;
+    }
+  r->p += n;
+  return p;
+}
+
+static uint32_t
+get_u32 (reader *r)
+{
+  const unsigned char *c = take (r, 4);
+  return c ? (uint32_t) c[0] | (uint32_t) c[1] << 8 | (uint32_t) c[2] << 16 | (uint32_t) c[3] << 24 : 0;
+}
+
+static uint64_t
+get_u64 (reader *r)
+{
+  uint64_t lo = get_u32 (r);
+  return lo | (uint64_t) get_u32 (r) << 32;
+}
+
+/* A non-empty path without NULs (paths are compared as C strings); NULL when there is none.  */
+static char *
+get_path (reader *r, uint32_t n)
+{
+  const unsigned char *p = n == 0 || n == INV_NONE ? NULL : take (r, n);
+
+  if (p == NULL || memchr (p, '\0', n) != NULL)
+    {
+      r->ok = false;
+      return NULL;
+    }
+  return xstrndup ((const char *) p, n);
+}
+
+static void
+layer_scan_reset (layer_scan *ls)
+{
+  for (size_t i = 0; i < ls->n_files; i++)
+    kept_clear (&ls->files[i]);
+  free (ls->files);
+  free (ls->dels);
+  gsi_buf_release (&ls->del_paths);
+  ls->files = NULL;
+  ls->dels = NULL;
+  ls->n_files = ls->alloc_files = ls->n_dels = ls->alloc_dels = 0;
+}
+
+/* Fills ls from an encoded entry; false (ls left empty) unless it parses exactly.  */
+static bool
+cache_decode (layer_scan *ls, const unsigned char *data, size_t len)
+{
+  reader r = { data, data + len, true };
+  const unsigned char *magic, *digest;
+  uint32_t flags, n;
+  uint64_t n_files, n_dels;
+
+  if (len < 4)
+    return false;
+  r.p = r.end - 4;
+  if (get_u32 (&r) != (uint32_t) crc32_z (0, data, len - 4))
+    return false;
+  r.p = data;
+  r.end -= 4;
+  magic = take (&r, 8);
+  if (magic == NULL || memcmp (magic, INV_CACHE_MAGIC, 8) != 0 || get_u32 (&r) != INV_CACHE_VERSION)
+    return false;
+  flags = get_u32 (&r);
+  if ((flags & ~INV_CACHE_ALL_DELS) != 0 || (!ls->first && !(flags & INV_CACHE_ALL_DELS)))
+    return false;
+  n = get_u32 (&r);
+  digest = take (&r, n);
+  if (digest == NULL || n != strlen (ls->desc->digest) || memcmp (digest, ls->desc->digest, n) != 0)
+    return false;
+  n_files = get_u64 (&r);
+  n_dels = get_u64 (&r);
+  /* Each record takes at least 12 bytes: counts beyond that are lies, not allocations to try.  */
+  if (!r.ok || n_files > (uint64_t) (r.end - r.p) / 12 || n_dels > (uint64_t) (r.end - r.p) / 8)
+    return false;
+  ls->files = xcalloc (n_files ? n_files : 1, sizeof *ls->files);
+  ls->alloc_files = n_files ? n_files : 1;
+  for (uint64_t i = 0; i < n_files && r.ok; i++)
+    {
+      kept_file *f = &ls->files[ls->n_files++];
+      uint32_t kind = get_u32 (&r);
+      f->path = get_path (&r, get_u32 (&r));
+      n = get_u32 (&r);
+      if (n != INV_NONE)
+        f->location = get_path (&r, n);
+      uint64_t dlen = get_u64 (&r);
+      const unsigned char *d = take (&r, dlen);
+      if (kind < K_STATUS || kind > K_PYMETA || (kind == K_PYMETA) != (f->location != NULL) || d == NULL)
+        r.ok = false;
+      if (!r.ok)
+        break;
+      f->kind = (file_kind) kind;
+      f->len = (size_t) dlen;
+      f->data = xmalloc (f->len + 1);
+      memcpy (f->data, d, f->len);
+      f->data[f->len] = '\0';
+    }
+  for (uint64_t i = 0; i < n_dels && r.ok; i++)
+    {
+      uint32_t kind = get_u32 (&r);
+      n = get_u32 (&r);
+      const unsigned char *p = n == 0 || n == INV_NONE ? NULL : take (&r, n);
+      if (kind > DEL_FILE || p == NULL || memchr (p, '\0', n) != NULL)
+        r.ok = false;
+      /* The bottom layer's deletions would have nothing to delete.  */
+      else if (!ls->first)
+        add_del (ls, (const char *) p, n, (del_kind) kind);
+    }
+  if (!r.ok || r.p != r.end)
+    {
+      layer_scan_reset (ls);
+      return false;
+    }
+  return true;
+}
+
+/* Loads the layer's entry into ls; false on a miss of any kind, ls left empty.  */
+static bool
+cache_load (layer_scan *ls, const char *path)
+{
+  cleanup_close int fd = open (path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  cleanup_free unsigned char *data = NULL;
+  struct stat st;
+  size_t got = 0;
+
+  if (fd < 0 || fstat (fd, &st) < 0 || !S_ISREG (st.st_mode) || (uint64_t) st.st_size > MAX_CACHE_ENTRY)
+    return false;
+  data = xmalloc ((size_t) st.st_size + 1);
+  /* One byte more than the size, to see an entry that grew under us.  */
+  while (got <= (size_t) st.st_size)
+    {
+      ssize_t r = read (fd, data + got, (size_t) st.st_size + 1 - got);
+      if (r < 0 && errno == EINTR)
+        continue;
+      if (r <= 0)
+        break;
+      got += (size_t) r;
+    }
+  return got == (size_t) st.st_size && cache_decode (ls, data, got);
+}
+
+/* scan_layer, answered from the layer's inventory entry when there is a good one.  */
+static int
+scan_layer_cached (layer_scan *ls)
+{
+  cleanup_error gsi_error ign = GSI_ERROR_INIT;
+  cleanup_free char *path = gsi_store_inventory_path (ls->store, ls->desc->digest, &ign);
+  gsi_buf enc = GSI_BUF_INIT;
+
+  /* The entry answers only while the blob is there, so a missing layer fails as it would without it.  */
+  if (path != NULL && gsi_store_has_blob (ls->store, ls->desc->digest) && cache_load (ls, path))
+    return 0;
+  if (scan_layer (ls) < 0)
+    return -1;
+  if (path == NULL)
+    return 0;
+  /* A failure to write the entry (a full disk, a read-only store) does not fail the read: the entry
+   * is a cache and the blob, just read, is the truth.  The next read scans the layer again.  */
+  cache_encode (ls, &enc);
+  gsi_store_put_inventory (ls->store, ls->desc->digest, enc.buf, enc.len, &ign);
+  gsi_buf_release (&enc);
+  return 0;
 }
 
 /* ---- merging the layers --------------------------------------------------------------------- */
@@ -1140,7 +1407,7 @@ scan_worker (void *arg)
       pthread_mutex_unlock (&pool->lock);
       if (i >= pool->n)
         return NULL;
-      pool->scans[i].rc = scan_layer (&pool->scans[i]);
+      pool->scans[i].rc = scan_layer_cached (&pool->scans[i]);
     }
 }
 

@@ -2,14 +2,21 @@
  * stanzas), Python METADATA / PKG-INFO (names, licences, the header block only), os-release,
  * purls, sorting, and gsi_inventory_read on real layer blobs written here: whiteouts, opaque
  * directories, a directory replaced by a file, a dist-info deleted in an upper layer, a whiteout
- * beside a file of the same layer, egg-info files and directories, and Debian ownership.  */
+ * beside a file of the same layer, egg-info files and directories, and Debian ownership; and the
+ * per-layer inventory cache: a warm read equal to the cold one without the layer blobs, corrupt
+ * entries missed and rewritten, a bottom layer's entry not used for an upper layer, prune.  */
 #include "testutil.h"
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
 
 #include "oci/blob.h"
 #include "oci/image.h"
@@ -402,6 +409,20 @@ static const entry layer3[] = {
   { NULL, 0, NULL },
 };
 
+/* "purl location owner" per package of the image of layer1..3, in inventory order.  */
+static const char layers_expected[] =
+    "pkg:deb/debian/libc6@2.41-12%2Bdeb13u1?arch=amd64&distro=debian-13 var/lib/dpkg/status -\n"
+    "pkg:deb/debian/python3-foo@1.0-1?arch=all&distro=debian-13 var/lib/dpkg/status -\n"
+    "pkg:deb/debian/python3-yaml@6.0.2-1%2Bb2?arch=amd64&distro=debian-13 var/lib/dpkg/status -\n"
+    "pkg:pypi/attrs@25.3.0 " SP "attrs-25.3.0.dist-info -\n"
+    "pkg:pypi/attrs@25.3.0 " SP "linked-1.0.dist-info -\n"
+    "pkg:pypi/egg-pkg@0.5 " SP "Egg_Pkg-0.5-py3.13.egg python3-foo\n"
+    "pkg:pypi/foo-bar@1.0 " DP "Foo_Bar-1.0.egg-info python3-foo\n"
+    "pkg:pypi/new@2.0 opt/old/lib/python3.13/site-packages/new-2.0.dist-info -\n"
+    "pkg:pypi/pyyaml@6.0.2 " DP "PyYAML-6.0.2.dist-info python3-yaml\n"
+    "pkg:pypi/requests@2.32.3 " SP "requests-2.32.3.dist-info -\n"
+    "pkg:pypi/six@1.16.0 " SP "six-1.16.0-py3.13.egg-info -\n";
+
 static void
 test_read_layers (void **state)
 {
@@ -434,18 +455,7 @@ test_read_layers (void **state)
   for (size_t i = 0; i < inv.n; i++)
     gsi_buf_addf (&got, "%s %s %s\n", inv.pkgs[i].purl, inv.pkgs[i].location,
                   inv.pkgs[i].owner_deb ? inv.pkgs[i].owner_deb : "-");
-  assert_string_equal (got.buf,
-                       "pkg:deb/debian/libc6@2.41-12%2Bdeb13u1?arch=amd64&distro=debian-13 var/lib/dpkg/status -\n"
-                       "pkg:deb/debian/python3-foo@1.0-1?arch=all&distro=debian-13 var/lib/dpkg/status -\n"
-                       "pkg:deb/debian/python3-yaml@6.0.2-1%2Bb2?arch=amd64&distro=debian-13 var/lib/dpkg/status -\n"
-                       "pkg:pypi/attrs@25.3.0 " SP "attrs-25.3.0.dist-info -\n"
-                       "pkg:pypi/attrs@25.3.0 " SP "linked-1.0.dist-info -\n"
-                       "pkg:pypi/egg-pkg@0.5 " SP "Egg_Pkg-0.5-py3.13.egg python3-foo\n"
-                       "pkg:pypi/foo-bar@1.0 " DP "Foo_Bar-1.0.egg-info python3-foo\n"
-                       "pkg:pypi/new@2.0 opt/old/lib/python3.13/site-packages/new-2.0.dist-info -\n"
-                       "pkg:pypi/pyyaml@6.0.2 " DP "PyYAML-6.0.2.dist-info python3-yaml\n"
-                       "pkg:pypi/requests@2.32.3 " SP "requests-2.32.3.dist-info -\n"
-                       "pkg:pypi/six@1.16.0 " SP "six-1.16.0-py3.13.egg-info -\n");
+  assert_string_equal (got.buf, layers_expected);
   gsi_buf_release (&got);
   size_t first;
   assert_int_equal (gsi_inventory_find (&inv, GSI_ECO_DEB, "python3-yaml", &first), 1);
@@ -471,6 +481,311 @@ test_read_layers (void **state)
   free (cmd);
 }
 
+/* ---- the per-layer inventory cache ------------------------------------------------------------ */
+
+static void
+assert_str_same (const char *a, const char *b)
+{
+  if (a == NULL || b == NULL)
+    assert_ptr_equal (a, b);
+  else
+    assert_string_equal (a, b);
+}
+
+/* Every field of every package, and the OS.  */
+static void
+assert_inventory_equal (const gsi_inventory *a, const gsi_inventory *b)
+{
+  assert_str_same (a->os_id, b->os_id);
+  assert_str_same (a->os_version_id, b->os_version_id);
+  assert_str_same (a->os_codename, b->os_codename);
+  assert_int_equal (a->n, b->n);
+  for (size_t i = 0; i < a->n; i++)
+    {
+      const gsi_package *p = &a->pkgs[i], *q = &b->pkgs[i];
+      assert_int_equal (p->ecosystem, q->ecosystem);
+      assert_str_same (p->name, q->name);
+      assert_str_same (p->norm_name, q->norm_name);
+      assert_str_same (p->version, q->version);
+      assert_str_same (p->source_name, q->source_name);
+      assert_str_same (p->source_version, q->source_version);
+      assert_str_same (p->arch, q->arch);
+      assert_str_same (p->location, q->location);
+      assert_str_same (p->owner_deb, q->owner_deb);
+      assert_str_same (p->purl, q->purl);
+      assert_str_same (p->license, q->license);
+    }
+}
+
+static char *
+describe (const gsi_inventory *inv)
+{
+  gsi_buf got = GSI_BUF_INIT;
+
+  for (size_t i = 0; i < inv->n; i++)
+    gsi_buf_addf (&got, "%s %s %s\n", inv->pkgs[i].purl, inv->pkgs[i].location,
+                  inv->pkgs[i].owner_deb ? inv->pkgs[i].owner_deb : "-");
+  return gsi_buf_detach (&got, NULL);
+}
+
+static void
+slurp (const char *path, gsi_buf *b)
+{
+  gsi_error err = GSI_ERROR_INIT;
+
+  gsi_buf_reset (b);
+  if (gsi_buf_read_file (b, path, &err) < 0)
+    fail_msg ("%s", err.msg);
+}
+
+/* Replaces the file at path (by a new file of that name: blobs may be read-only).  */
+static void
+spew (const char *path, const void *data, size_t len)
+{
+  assert_true (unlink (path) == 0 || errno == ENOENT);
+  int fd = open (path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  assert_true (fd >= 0);
+  assert_int_equal (write (fd, data, len), (ssize_t) len);
+  assert_int_equal (close (fd), 0);
+}
+
+static bool
+exists (const char *path)
+{
+  struct stat st;
+  return stat (path, &st) == 0;
+}
+
+/* A good entry with one change and its crc made right again, so that only the change can make it
+ * a miss.  */
+static void
+write_recrc (const char *path, gsi_buf *e)
+{
+  uint32_t c = (uint32_t) crc32_z (0, (const Bytef *) e->buf, e->len - 4);
+  unsigned char le[4] = { (unsigned char) c, (unsigned char) (c >> 8), (unsigned char) (c >> 16),
+                          (unsigned char) (c >> 24) };
+  memcpy (e->buf + e->len - 4, le, 4);
+  spew (path, e->buf, e->len);
+}
+
+static const entry layer4[] = {
+  { SP "solo-1.0.dist-info/METADATA", 'f', META ("solo", "1.0") },
+  { NULL, 0, NULL },
+};
+
+static void
+test_inventory_cache (void **state)
+{
+  (void) state;
+  char root[] = "/tmp/gsi-test-invcache-XXXXXX";
+  gsi_store *s = NULL;
+  gsi_descriptor layers[4], top = GSI_DESCRIPTOR_INIT;
+  size_t n = 0;
+  gsi_image_config cfg, cfg_top, cfg_solo;
+  gsi_inventory cold, warm;
+  gsi_error err = GSI_ERROR_INIT;
+  char *entries[4], *blobs[4];
+  gsi_buf blob_bytes[3] = { GSI_BUF_INIT, GSI_BUF_INIT, GSI_BUF_INIT };
+  gsi_buf entry_bytes[3] = { GSI_BUF_INIT, GSI_BUF_INIT, GSI_BUF_INIT };
+  gsi_buf e = GSI_BUF_INIT;
+  char *text;
+
+  assert_non_null (mkdtemp (root));
+  CHECK (gsi_store_open (root, &s, CERR));
+  gsi_image_config_init (&cfg);
+  cfg.architecture = xstrdup ("amd64");
+  cfg.os = xstrdup ("linux");
+  add_layer (s, layer1, layers, &n, &cfg);
+  add_layer (s, layer2, layers, &n, &cfg);
+  add_layer (s, layer3, layers, &n, &cfg);
+  CHECK (gsi_store_commit_image (s, &cfg, layers, n, NULL, "inv-test:1", NULL, CERR));
+  for (size_t i = 0; i < 3; i++)
+    {
+      entries[i] = gsi_store_inventory_path (s, layers[i].digest, &err);
+      blobs[i] = gsi_store_blob_path (s, layers[i].digest, &err);
+      assert_non_null (entries[i]);
+      assert_non_null (blobs[i]);
+      assert_false (exists (entries[i]));
+      slurp (blobs[i], &blob_bytes[i]);
+    }
+  assert_null (gsi_store_inventory_path (s, "sha256:nothex", &err));
+  gsi_error_clear (&err);
+
+  /* Cold: every layer inflated, and its entry written.  */
+  CHECK (gsi_inventory_read (s, "inv-test:1", &cold, CERR));
+  text = describe (&cold);
+  assert_string_equal (text, layers_expected);
+  free (text);
+  for (size_t i = 0; i < 3; i++)
+    {
+      slurp (entries[i], &entry_bytes[i]);
+      assert_true (entry_bytes[i].len > 8);
+      assert_memory_equal (entry_bytes[i].buf, "gsi-inv\n", 8);
+    }
+  /* No temp file left behind.  */
+  char *tmpls = xasprintf ("test -z \"$(ls -A '%s')\"", gsi_store_dir_path (s, GSI_STORE_TMP));
+  assert_int_equal (system (tmpls), 0);
+
+  /* Warm: the same inventory, field for field.  */
+  CHECK (gsi_inventory_read (s, "inv-test:1", &warm, CERR));
+  assert_inventory_equal (&cold, &warm);
+  gsi_inventory_clear (&warm);
+
+  /* With every blob garbage (same names), a warm read still succeeds and is the same: nothing was
+   * inflated.  */
+  for (size_t i = 0; i < 3; i++)
+    spew (blobs[i], "garbage, not gzip", 17);
+  CHECK (gsi_inventory_read (s, "inv-test:1", &warm, CERR));
+  assert_inventory_equal (&cold, &warm);
+  gsi_inventory_clear (&warm);
+
+  /* Without layer 2's entry its garbage blob is read, and the read fails; no entry is written.  */
+  assert_int_equal (unlink (entries[1]), 0);
+  assert_int_equal (gsi_inventory_read (s, "inv-test:1", &warm, &err), -1);
+  assert_non_null (strstr (err.msg, "layer 2:"));
+  gsi_error_clear (&err);
+  assert_false (exists (entries[1]));
+  /* Layer 2's blob back: layers 1 and 3 from their entries, 2 inflated, its entry the same bytes.  */
+  spew (blobs[1], blob_bytes[1].buf, blob_bytes[1].len);
+  CHECK (gsi_inventory_read (s, "inv-test:1", &warm, CERR));
+  assert_inventory_equal (&cold, &warm);
+  gsi_inventory_clear (&warm);
+  slurp (entries[1], &e);
+  assert_int_equal (e.len, entry_bytes[1].len);
+  assert_memory_equal (e.buf, entry_bytes[1].buf, e.len);
+
+  /* Corrupt entries of layer 2.  Each is first shown to be no answer (layer 2's blob garbage: the
+   * read fails), then, with the blob back, a miss that is scanned and rewritten.  */
+  for (int c = 0; c < 7; c++)
+    {
+      gsi_buf_reset (&e);
+      gsi_buf_add (&e, entry_bytes[1].buf, entry_bytes[1].len);
+      switch (c)
+        {
+        case 0: /* truncated */
+          spew (entries[1], e.buf, e.len / 2);
+          break;
+        case 1: /* the last byte (of the crc) missing */
+          spew (entries[1], e.buf, e.len - 1);
+          break;
+        case 2: /* another magic */
+          e.buf[0] ^= 0x20;
+          write_recrc (entries[1], &e);
+          break;
+        case 3: /* another format version */
+          e.buf[8]++;
+          write_recrc (entries[1], &e);
+          break;
+        case 4: /* layer 3's entry (an upper layer's too), good in itself, under layer 2's name: only
+                   the digest inside differs */
+          spew (entries[1], entry_bytes[2].buf, entry_bytes[2].len);
+          break;
+        case 5: /* a trailing byte before the crc */
+          gsi_buf_add (&e, "", 1);
+          e.buf[e.len - 5] = 'x';
+          write_recrc (entries[1], &e);
+          break;
+        case 6: /* a flipped data byte with the crc of the original */
+          e.buf[e.len / 2] ^= 1;
+          spew (entries[1], e.buf, e.len);
+          break;
+        }
+      spew (blobs[1], "garbage, not gzip", 17);
+      if (gsi_inventory_read (s, "inv-test:1", &warm, &err) != -1)
+        fail_msg ("corruption %d: the entry was used", c);
+      gsi_error_clear (&err);
+      spew (blobs[1], blob_bytes[1].buf, blob_bytes[1].len);
+      CHECK (gsi_inventory_read (s, "inv-test:1", &warm, CERR));
+      assert_inventory_equal (&cold, &warm);
+      gsi_inventory_clear (&warm);
+      slurp (entries[1], &e);
+      assert_int_equal (e.len, entry_bytes[1].len);
+      assert_memory_equal (e.buf, entry_bytes[1].buf, e.len);
+    }
+
+  /* Layer 3 as the bottom layer of another image: its entry then lacks the deletions of its
+   * entries, and must not answer for layer 3 on top of 1 and 2, where its file
+   * Jinja2-2.10.dist-info replaces layer 1's directory of that name.  */
+  spew (blobs[2], blob_bytes[2].buf, blob_bytes[2].len);
+  assert_int_equal (unlink (entries[2]), 0);
+  gsi_image_config_init (&cfg_top);
+  cfg_top.architecture = xstrdup ("amd64");
+  cfg_top.os = xstrdup ("linux");
+  gsi_strvec_push (&cfg_top.diff_ids, cfg.diff_ids.v[2]);
+  CHECK (gsi_store_commit_image (s, &cfg_top, &layers[2], 1, NULL, "top:1", &top, CERR));
+  CHECK (gsi_inventory_read (s, "top:1", &warm, CERR));
+  text = describe (&warm);
+  assert_string_equal (text, "pkg:pypi/attrs@25.3.0 " SP "attrs-25.3.0.dist-info -\n"
+                             "pkg:pypi/attrs@25.3.0 " SP "linked-1.0.dist-info -\n");
+  free (text);
+  gsi_inventory_clear (&warm);
+  slurp (entries[2], &e);
+  assert_true (e.len < entry_bytes[2].len);
+  CHECK (gsi_inventory_read (s, "inv-test:1", &warm, CERR));
+  assert_inventory_equal (&cold, &warm);
+  gsi_inventory_clear (&warm);
+  /* Rewritten with the deletions; and that entry answers for the bottom layer too.  */
+  slurp (entries[2], &e);
+  assert_int_equal (e.len, entry_bytes[2].len);
+  assert_memory_equal (e.buf, entry_bytes[2].buf, e.len);
+  spew (blobs[2], "garbage, not gzip", 17);
+  CHECK (gsi_inventory_read (s, "top:1", &warm, CERR));
+  assert_int_equal (warm.n, 2);
+  gsi_inventory_clear (&warm);
+  spew (blobs[2], blob_bytes[2].buf, blob_bytes[2].len);
+  spew (blobs[0], blob_bytes[0].buf, blob_bytes[0].len);
+
+  /* Prune: an image of its own layer, read, untagged, pruned: its entry goes, the others stay.  */
+  gsi_image_config_init (&cfg_solo);
+  cfg_solo.architecture = xstrdup ("amd64");
+  cfg_solo.os = xstrdup ("linux");
+  add_layer (s, layer4, layers, &n, &cfg_solo);
+  CHECK (gsi_store_commit_image (s, &cfg_solo, &layers[3], 1, NULL, "solo:1", NULL, CERR));
+  CHECK (gsi_inventory_read (s, "solo:1", &warm, CERR));
+  assert_int_equal (warm.n, 1);
+  assert_string_equal (warm.pkgs[0].purl, "pkg:pypi/solo@1.0");
+  gsi_inventory_clear (&warm);
+  entries[3] = gsi_store_inventory_path (s, layers[3].digest, &err);
+  blobs[3] = NULL;
+  assert_true (exists (entries[3]));
+  slurp (entries[3], &e);
+  CHECK (gsi_store_untag (s, "solo:1", CERR));
+  CHECK (gsi_store_untag (s, "top:1", CERR));
+  gsi_prune_stats ps;
+  CHECK (gsi_store_prune (s, NULL, &ps, CERR));
+  assert_int_equal (ps.inventory, 1);
+  assert_int_equal (ps.inventory_bytes, e.len);
+  assert_false (exists (entries[3]));
+  for (size_t i = 0; i < 3; i++)
+    assert_true (exists (entries[i]));
+  CHECK (gsi_inventory_read (s, "inv-test:1", &warm, CERR));
+  assert_inventory_equal (&cold, &warm);
+  gsi_inventory_clear (&warm);
+
+  gsi_inventory_clear (&cold);
+  for (size_t i = 0; i < 4; i++)
+    {
+      free (entries[i]);
+      free (blobs[i]);
+      gsi_descriptor_clear (&layers[i]);
+    }
+  for (size_t i = 0; i < 3; i++)
+    {
+      gsi_buf_release (&blob_bytes[i]);
+      gsi_buf_release (&entry_bytes[i]);
+    }
+  gsi_buf_release (&e);
+  free (tmpls);
+  gsi_descriptor_clear (&top);
+  gsi_image_config_clear (&cfg);
+  gsi_image_config_clear (&cfg_top);
+  gsi_image_config_clear (&cfg_solo);
+  gsi_store_close (s);
+  char *cmd = xasprintf ("rm -rf '%s'", root);
+  assert_int_equal (system (cmd), 0);
+  free (cmd);
+}
+
 int
 main (void)
 {
@@ -478,6 +793,7 @@ main (void)
     cmocka_unit_test (test_dpkg_status),     cmocka_unit_test (test_dpkg_status_d),
     cmocka_unit_test (test_python_metadata), cmocka_unit_test (test_os_release),
     cmocka_unit_test (test_purls_and_order), cmocka_unit_test (test_read_layers),
+    cmocka_unit_test (test_inventory_cache),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }

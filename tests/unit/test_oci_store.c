@@ -1,5 +1,5 @@
 /* The OCI store: layout, digests, the blob writer, tags, concurrency, crashes, prune, image JSON,
- * rootfs import, and (when installed) skopeo and umoci reading what we wrote.  */
+ * inventory entries, rootfs import, and (when installed) skopeo and umoci reading what we wrote.  */
 #include "testutil.h"
 
 #include <archive.h>
@@ -1274,6 +1274,91 @@ test_prune (void **state)
   free (root);
 }
 
+/* Inventory entries (gsi-private/inventory, one per layer blob): replaced whole by a put, and kept
+ * by prune exactly while their blob is reachable and in the store.  */
+static void
+test_prune_inventory (void **state)
+{
+  (void) state;
+  char *root = make_tmpdir ();
+  gsi_store *s = open_store (root);
+  gsi_descriptor a = GSI_DESCRIPTOR_INIT, b = GSI_DESCRIPTOR_INIT;
+  gsi_blob_info la, lb;
+  gsi_error err = GSI_ERROR_INIT;
+  gsi_prune_stats ps;
+  const char *dir = gsi_store_dir_path (s, GSI_STORE_INVENTORY);
+  char gone[GSI_DIGEST_BUF];
+  struct stat st;
+
+  assert_non_null (strstr (dir, "/gsi-private/inventory"));
+  make_layer_image (s, 1, 1000, "a:1", &a, &la);
+  make_layer_image (s, 2, 1000, "b:1", &b, &lb);
+  snprintf (gone, sizeof gone, "sha256:%064d", 7);
+  char *ea = gsi_store_inventory_path (s, la.digest, &err);
+  char *eb = gsi_store_inventory_path (s, lb.digest, &err);
+  char *eg = gsi_store_inventory_path (s, gone, &err);
+  char *expect = xasprintf ("%s/%s", dir, la.digest + 7);
+  assert_string_equal (ea, expect);
+  free (expect);
+  assert_null (gsi_store_inventory_path (s, "sha256:../../index.json", &err));
+  gsi_error_clear (&err);
+  assert_int_equal (gsi_store_put_inventory (s, "md5:00", "x", 1, &err), -1);
+  gsi_error_clear (&err);
+
+  CHECK (gsi_store_put_inventory (s, la.digest, "old entry", 9, CERR));
+  CHECK (gsi_store_put_inventory (s, la.digest, "aaaa", 4, CERR)); /* replaces */
+  CHECK (gsi_store_put_inventory (s, lb.digest, "bbbbbb", 6, CERR));
+  CHECK (gsi_store_put_inventory (s, gone, "gg", 2, CERR)); /* a blob that is not in the store */
+  char *junk = xasprintf ("%s/not-a-digest", dir);
+  FILE *f = fopen (junk, "w");
+  assert_non_null (f);
+  fputs ("j", f);
+  fclose (f);
+  assert_int_equal (stat (ea, &st), 0);
+  assert_int_equal (st.st_size, 4);
+  assert_int_equal (count_dir (dir), 4);
+  assert_int_equal (count_dir (gsi_store_dir_path (s, GSI_STORE_TMP)), 0);
+
+  /* Dry run: counted, kept.  */
+  CHECK (gsi_store_untag (s, "b:1", CERR));
+  gsi_prune_opts dry = { NULL, false, false, true };
+  CHECK (gsi_store_prune (s, &dry, &ps, CERR));
+  assert_int_equal (ps.inventory, 3);
+  assert_int_equal (ps.inventory_bytes, 6 + 2 + 1);
+  assert_int_equal (count_dir (dir), 4);
+
+  /* b's layer blob goes, and its entry with it; a's stays.  */
+  CHECK (gsi_store_prune (s, NULL, &ps, CERR));
+  assert_int_equal (ps.blobs, 3);
+  assert_int_equal (ps.inventory, 3);
+  assert_int_equal (ps.inventory_bytes, 6 + 2 + 1);
+  assert_int_equal (stat (ea, &st), 0);
+  assert_int_equal (stat (eb, &st), -1);
+  assert_int_equal (stat (eg, &st), -1);
+  assert_int_equal (stat (junk, &st), -1);
+  CHECK (gsi_store_prune (s, NULL, &ps, CERR));
+  assert_int_equal (ps.inventory, 0);
+
+  /* A reachable layer whose blob file is missing: its entry goes too.  */
+  char *blob = gsi_store_blob_path (s, la.digest, &err);
+  assert_int_equal (unlink (blob), 0);
+  CHECK (gsi_store_prune (s, NULL, &ps, CERR));
+  assert_int_equal (ps.inventory, 1);
+  assert_int_equal (ps.inventory_bytes, 4);
+  assert_int_equal (count_dir (dir), 0);
+
+  free (blob);
+  free (junk);
+  free (ea);
+  free (eb);
+  free (eg);
+  gsi_descriptor_clear (&a);
+  gsi_descriptor_clear (&b);
+  gsi_store_close (s);
+  rm_rf (root);
+  free (root);
+}
+
 /* A mount left in tmp/ by a killed build (here a bind of a cache mount) stops prune instead of being
  * emptied through.  Needs a private mount namespace: as root, or in a user namespace.  */
 static void
@@ -2001,6 +2086,7 @@ main (void)
     cmocka_unit_test (test_crash_leaves_valid_store),
     cmocka_unit_test (test_prune),
     cmocka_unit_test (test_prune_mount_point),
+    cmocka_unit_test (test_prune_inventory),
     cmocka_unit_test (test_config_roundtrip),
     cmocka_unit_test (test_manifest_roundtrip),
     cmocka_unit_test (test_commit_checks),
