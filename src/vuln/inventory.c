@@ -1390,10 +1390,24 @@ apply_layer (merged *m, layer_scan *ls)
 typedef struct scan_pool
 {
   layer_scan *scans;
+  size_t *order; /* indexes into scans, largest blob first */
   size_t n;
   size_t next;
   pthread_mutex_t lock;
 } scan_pool;
+
+/* Largest first: inflating is nearly all the work, and a big layer started last would leave the
+ * other cores idle while it runs (an image is often one large layer and several small ones).  */
+static int
+cmp_scan_size (const void *pa, const void *pb, void *arg)
+{
+  const layer_scan *scans = arg;
+  int64_t a = scans[*(const size_t *) pa].desc->size, b = scans[*(const size_t *) pb].desc->size;
+
+  if (a != b)
+    return a > b ? -1 : 1;
+  return *(const size_t *) pa < *(const size_t *) pb ? -1 : 1;
+}
 
 static void *
 scan_worker (void *arg)
@@ -1407,7 +1421,7 @@ scan_worker (void *arg)
       pthread_mutex_unlock (&pool->lock);
       if (i >= pool->n)
         return NULL;
-      pool->scans[i].rc = scan_layer_cached (&pool->scans[i]);
+      pool->scans[pool->order[i]].rc = scan_layer_cached (&pool->scans[pool->order[i]]);
     }
 }
 
@@ -1529,6 +1543,10 @@ gsi_inventory_read (gsi_store *s, const char *ref, gsi_inventory *out, gsi_error
       pool.scans[i].first = i == 0;
       pool.scans[i].del_paths = (gsi_buf) GSI_BUF_INIT;
     }
+  pool.order = xcalloc (m.n_layers ? m.n_layers : 1, sizeof *pool.order);
+  for (size_t i = 0; i < m.n_layers; i++)
+    pool.order[i] = i;
+  qsort_r (pool.order, m.n_layers, sizeof *pool.order, cmp_scan_size, pool.scans);
 
   long cpus = sysconf (_SC_NPROCESSORS_ONLN);
   size_t want = cpus > 0 ? (size_t) cpus : 1;
@@ -1560,6 +1578,7 @@ out:
   for (size_t i = 0; i < m.n_layers; i++)
     layer_scan_clear (&pool.scans[i]);
   free (pool.scans);
+  free (pool.order);
   for (size_t i = 0; i < acc.n; i++)
     kept_clear (&acc.v[i]);
   free (acc.v);
