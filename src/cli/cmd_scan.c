@@ -80,6 +80,25 @@ cli_write_output (const char *path, const gsi_buf *b, gsi_error *err)
         return gsi_error_set (err, errno, "write the report");
       return 0;
     }
+  /* A device or a pipe (-o /dev/null, /dev/stdout, a FIFO) is written in place: renaming a temp
+   * file over it would replace the device with a plain file.  */
+  struct stat st;
+  if (stat (path, &st) == 0 && !S_ISREG (st.st_mode))
+    {
+      cleanup_close int out = open (path, O_WRONLY | O_CLOEXEC);
+      if (out < 0)
+        return gsi_error_set (err, errno, "open `%s`", path);
+      for (size_t done = 0; done < b->len;)
+        {
+          ssize_t n = write (out, b->buf + done, b->len - done);
+          if (n < 0 && errno == EINTR)
+            continue;
+          if (n < 0)
+            return gsi_error_set (err, errno, "write `%s`", path);
+          done += (size_t) n;
+        }
+      return 0;
+    }
   /* Written beside the target and renamed: a failed scan never leaves half a report.  */
   tmp = xasprintf ("%s.tmpXXXXXX", path);
   fd = mkostemp (tmp, O_CLOEXEC);

@@ -482,6 +482,16 @@ gsi_archive_write_file (gsi_store *s, const char *ref, gsi_archive_format fmt, c
   cleanup_close int fd = -1;
   const char *base = NULL;
 
+  /* A device or a pipe (-o /dev/stdout, a FIFO) is written in place: renaming a temp file over it
+   * would replace the device with a plain file.  */
+  struct stat st;
+  if (stat (path, &st) == 0 && !S_ISREG (st.st_mode))
+    {
+      fd = open (path, O_WRONLY | O_CLOEXEC);
+      if (fd < 0)
+        return gsi_error_set (err, errno, "open `%s`", path);
+      return gsi_archive_write_fd (s, ref, fmt, fd, err);
+    }
   if (split_path (path, &dir, &base, err) < 0)
     return -1;
   tmp = xasprintf ("%s/.%s.tmp-XXXXXX", dir, base);

@@ -129,6 +129,23 @@ print(c["metadata"]["timestamp"], s["creationInfo"]["created"], c["serialNumber"
   assert_equal "2023-11-14T22:13:20Z 2023-11-14T22:13:20Z urn:uuid: https://spdx.org/spdxdocs/gsi/" "$output"
 }
 
+@test "sbom -o and export -o into a FIFO write through it and leave it a FIFO" {
+  # A temp file renamed over a device or pipe would replace it with a plain file (once, /dev/null).
+  mkfifo "$TMP/fifo"
+  timeout 20 cat "$TMP/fifo" >"$TMP/got.json" &
+  sbom -o "$TMP/fifo" "$REF"
+  wait || true
+  [ -p "$TMP/fifo" ]
+  sbom "$REF" | cmp - "$TMP/got.json"
+  ls "$TMP" | sort >"$TMP/ls"
+  assert_equal "$(printf 'fifo\ngot.json\nls')" "$(cat "$TMP/ls")"
+  timeout 20 cat "$TMP/fifo" >"$TMP/got.tar" &
+  "$GSI" --root "$SSTORE" export "$REF" --format oci-archive -o "$TMP/fifo"
+  wait || true
+  [ -p "$TMP/fifo" ]
+  run -0 tar -tf "$TMP/got.tar" index.json
+}
+
 @test "sbom: what the image holds, deleted layers honoured, Debian ownership and licences stated" {
   run -0 sbom "$REF"
   run -0 python3 -c '
