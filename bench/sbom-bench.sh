@@ -64,6 +64,8 @@ ninja -C "$build" src/cli/gsi >/dev/null
 gsi="$build/src/cli/gsi"
 
 tmp=$(mktemp -d "${BENCH_TMP:-${TMPDIR:-/var/tmp}}/gsi-sbom-bench.XXXXXX")
+# Trivy leaves analyzer-fs-* folders in TMPDIR: keep them in the scratch directory.
+export TMPDIR=$tmp
 trap 'rm -rf "$tmp"' EXIT
 now () { date +%s.%N; }
 
