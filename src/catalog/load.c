@@ -13,7 +13,7 @@
 #include <libfyaml.h>
 
 #include "util/buf.h"
-#include "util/unicode.h"
+#include "util/yaml.h"
 #include "util/xalloc.h"
 #include "vuln/advisory.h"
 #include "vuln/version.h"
@@ -706,56 +706,27 @@ gsi_catalog_set_registry (gsi_catalog *c, const char *registry, gsi_error *err)
   return 0;
 }
 
-/* libfyaml reports syntax errors through its diag object; keep the first line.  */
-static void
-diag_output (struct fy_diag *diag, void *user, const char *buf, size_t len)
-{
-  gsi_buf *b = user;
-  (void) diag;
-  if (b->len == 0)
-    gsi_buf_add (b, buf, len);
-}
-
 static struct fy_document *
 parse_yaml (const char *path, gsi_error *err)
 {
-  struct fy_diag_cfg dcfg;
-  struct fy_diag *diag;
-  struct fy_document *doc;
-  cleanup_buf gsi_buf msg = GSI_BUF_INIT;
   gsi_buf text = GSI_BUF_INIT;
   struct fy_parse_cfg pcfg = { 0 };
-  size_t bad;
-  int line;
+  struct fy_document *doc;
+  size_t len;
 
-  if (gsi_buf_read_file (&text, path, err) < 0)
+  if (gsi_buf_read_file (&text, path, err) < 0 || gsi_yaml_check_text (path, text.buf, text.len, err) < 0
+      || (pcfg.diag = gsi_yaml_diag_new (path, err)) == NULL)
     {
       gsi_buf_release (&text);
       return NULL;
     }
-  if ((bad = gsi_utf8_first_bad (text.buf, text.len, &line)) < text.len)
-    {
-      gsi_error_at (err, path, line, 0, "invalid YAML: byte 0x%02X is not UTF-8 text", (unsigned char) text.buf[bad]);
-      gsi_buf_release (&text);
-      return NULL;
-    }
-  fy_diag_cfg_default (&dcfg);
-  dcfg.fp = NULL;
-  dcfg.output_fn = diag_output;
-  dcfg.user = &msg;
-  dcfg.colorize = false;
-  diag = fy_diag_create (&dcfg);
   pcfg.flags = FYPCF_QUIET | FYPCF_DEFAULT_DOC;
-  pcfg.diag = diag;
   /* The document keeps the text and frees it with itself.  */
-  size_t len = text.len;
+  len = text.len;
   doc = fy_document_build_from_malloc_string (&pcfg, gsi_buf_detach (&text, NULL), len);
-  fy_diag_unref (diag);
   if (doc == NULL)
-    {
-      gsi_buf_rtrim (&msg, "\n");
-      gsi_error_yaml_diag (err, path, msg.buf);
-    }
+    gsi_yaml_diag_error (pcfg.diag, path, err);
+  gsi_yaml_diag_release (pcfg.diag);
   return doc;
 }
 

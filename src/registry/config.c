@@ -16,7 +16,7 @@
 
 #include "registry/reference.h"
 #include "util/buf.h"
-#include "util/unicode.h"
+#include "util/yaml.h"
 #include "util/xalloc.h"
 
 typedef struct reg_entry
@@ -351,56 +351,37 @@ load_root (loader *l, struct fy_node *root)
   return 0;
 }
 
-/* libfyaml reports syntax errors through its diag object; keep the first line.  */
-static void
-diag_output (struct fy_diag *diag, void *user, const char *buf, size_t len)
-{
-  gsi_buf *b = user;
-  (void) diag;
-  if (b->len == 0)
-    gsi_buf_add (b, buf, len);
-}
-
 /* Parses path into *doc; a file with no document at all (empty, or only comments) leaves *doc NULL,
  * which means defaults.  */
 static int
 parse_yaml (const char *path, struct fy_parser **parser, struct fy_document **doc, gsi_error *err)
 {
-  struct fy_diag_cfg dcfg;
   struct fy_diag *diag;
   struct fy_parser *fyp;
-  cleanup_buf gsi_buf msg = GSI_BUF_INIT;
   struct fy_parse_cfg pcfg = { 0 };
   cleanup_buf gsi_buf text = GSI_BUF_INIT;
-  size_t bad, len;
-  int line;
+  size_t len;
 
   *parser = NULL;
   *doc = NULL;
-  if (gsi_buf_read_file (&text, path, err) < 0)
+  if (gsi_buf_read_file (&text, path, err) < 0 || gsi_yaml_check_text (path, text.buf, text.len, err) < 0)
     return -1;
-  if ((bad = gsi_utf8_first_bad (text.buf, text.len, &line)) < text.len)
-    return gsi_error_at (err, path, line, 0, "invalid YAML: byte 0x%02X is not UTF-8 text",
-                         (unsigned char) text.buf[bad]);
-  fy_diag_cfg_default (&dcfg);
-  dcfg.fp = NULL;
-  dcfg.output_fn = diag_output;
-  dcfg.user = &msg;
-  dcfg.colorize = false;
-  diag = fy_diag_create (&dcfg);
-  if (diag == NULL)
-    return gsi_error_set (err, ENOMEM, "read `%s`", path);
+  if ((diag = gsi_yaml_diag_new (path, err)) == NULL)
+    return -1;
   pcfg.flags = FYPCF_QUIET | FYPCF_DEFAULT_DOC;
   pcfg.diag = diag;
   fyp = fy_parser_create (&pcfg);
-  fy_diag_unref (diag);
   if (fyp == NULL)
-    return gsi_error_set (err, ENOMEM, "read `%s`", path);
+    {
+      gsi_yaml_diag_release (diag);
+      return gsi_error_set (err, ENOMEM, "read `%s`", path);
+    }
   /* The parser owns the text from here on (it frees it when destroyed).  */
   len = text.len;
   if (fy_parser_set_malloc_string (fyp, gsi_buf_detach (&text, NULL), len) != 0)
     {
       fy_parser_destroy (fyp);
+      gsi_yaml_diag_release (diag);
       return gsi_error_set (err, errno ? errno : EIO, "read `%s`", path);
     }
   *doc = fy_parse_load_document (fyp);
@@ -410,10 +391,11 @@ parse_yaml (const char *path, struct fy_parser **parser, struct fy_document **do
         fy_parse_document_destroy (fyp, *doc);
       *doc = NULL;
       fy_parser_destroy (fyp);
-      gsi_buf_rtrim (&msg, "\n");
-      gsi_error_yaml_diag (err, path, msg.buf);
+      gsi_yaml_diag_error (diag, path, err);
+      gsi_yaml_diag_release (diag);
       return -1;
     }
+  gsi_yaml_diag_release (diag);
   *parser = fyp;
   return 0;
 }

@@ -3,7 +3,6 @@
 #include "xalloc.h"
 
 #include <string.h>
-#include <stdio.h>
 
 int
 gsi_error_vset (gsi_error *err, int code, const char *fmt, va_list ap)
@@ -88,31 +87,4 @@ gsi_error_clear (gsi_error *err)
   err->code = 0;
   err->line = 0;
   err->col = 0;
-}
-
-int
-gsi_error_yaml_diag (gsi_error *err, const char *file, const char *diag)
-{
-  const char *e = strstr (diag, ": error: ");
-  int line = 0, col = 0;
-
-  /* The location is the two numbers right before ": error: "; the input name may hold colons.  */
-  if (e != NULL)
-    {
-      const char *p = e, *c2 = NULL, *c1 = NULL;
-      while (p > diag && (p[-1] >= '0' && p[-1] <= '9'))
-        p--;
-      if (p > diag && p[-1] == ':' && p < e)
-        {
-          c2 = p - 1;
-          p = c2;
-          while (p > diag && (p[-1] >= '0' && p[-1] <= '9'))
-            p--;
-          if (p > diag && p[-1] == ':' && p < c2)
-            c1 = p - 1;
-        }
-      if (c1 != NULL && sscanf (c1, ":%d:%d", &line, &col) == 2)
-        return gsi_error_at (err, file, line, col, "invalid YAML: %s", e + 9);
-    }
-  return gsi_error_at (err, file, 0, 0, "invalid YAML: %s", *diag ? diag : "cannot parse");
 }

@@ -32,11 +32,6 @@ int gsi_error_vset (gsi_error *err, int code, const char *fmt, va_list ap) __att
 int gsi_error_at (gsi_error *err, const char *file, int line, int col, const char *fmt, ...)
     __attribute__ ((format (printf, 5, 6)));
 
-/* Turns libfyaml's diagnostic line "INPUT:LINE:COL: error: cause" (INPUT is a path or a name such
- * as "<alloc-...>" for text parsed from memory) into "FILE:LINE:COL: invalid YAML: cause", or
- * "FILE: invalid YAML: DIAG" when it has no location.  Returns -1.  */
-int gsi_error_yaml_diag (gsi_error *err, const char *file, const char *diag);
-
 /* Puts "context: " in front of the message.  Returns -1.  */
 int gsi_error_wrap (gsi_error *err, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
 

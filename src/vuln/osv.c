@@ -9,6 +9,7 @@
 
 #include "util/buf.h"
 #include "util/unicode.h"
+#include "util/yaml.h"
 #include "util/xalloc.h"
 #include "vuln/vulndb-internal.h"
 
@@ -112,58 +113,21 @@ yaml_node_to_json (struct fy_node *n, int depth, gsi_buf *why)
   return NULL;
 }
 
-/* libfyaml reports syntax errors through its diag object; keep the first line.  */
-static void
-diag_output (struct fy_diag *diag, void *user, const char *buf, size_t len)
-{
-  gsi_buf *b = user;
-
-  (void) diag;
-  if (b->len == 0)
-    gsi_buf_add (b, buf, len);
-}
-
 struct fy_document *
 gsi_vuln_yaml_parse (const char *name, const char *data, size_t len, gsi_error *err)
 {
-  struct fy_diag_cfg dcfg;
-  struct fy_diag *diag;
-  struct fy_document *doc;
   struct fy_parse_cfg pcfg = { 0 };
-  cleanup_buf gsi_buf msg = GSI_BUF_INIT;
-  int line;
-  size_t bad = gsi_utf8_first_bad (data, len, &line);
+  struct fy_document *doc;
 
-  /* YAML is Unicode text; libfyaml 0.7 can loop forever on some invalid UTF-8, so none reaches it.  */
-  if (bad < len)
-    return gsi_error_set (err, 0, "%s:%d: invalid YAML: byte 0x%02X is not UTF-8 text", name, line,
-                          (unsigned char) data[bad]),
-           NULL;
-  fy_diag_cfg_default (&dcfg);
-  dcfg.fp = NULL;
-  dcfg.output_fn = diag_output;
-  dcfg.user = &msg;
-  dcfg.colorize = false;
-  diag = fy_diag_create (&dcfg);
-  if (diag == NULL)
-    return gsi_error_set (err, ENOMEM, "%s: YAML parser", name), NULL;
+  if (gsi_yaml_check_text (name, data, len, err) < 0)
+    return NULL;
+  if ((pcfg.diag = gsi_yaml_diag_new (name, err)) == NULL)
+    return NULL;
   pcfg.flags = FYPCF_QUIET | FYPCF_DEFAULT_DOC;
-  pcfg.diag = diag;
   doc = fy_document_build_from_string (&pcfg, data, len);
-  fy_diag_unref (diag);
   if (doc == NULL)
-    {
-      gsi_buf_rtrim (&msg, "\n");
-      /* The diagnostic reads "<unknown>:LINE:COL: error: cause" for a string input.  */
-      const char *p = strstr (msg.buf, ": error: "), *c = strchr (msg.buf, ':');
-      int col = 0;
-
-      line = 0;
-      if (p && c && c < p && sscanf (c + 1, "%d:%d", &line, &col) == 2)
-        gsi_error_set (err, 0, "%s:%d:%d: invalid YAML: %s", name, line, col, p + 9);
-      else
-        gsi_error_set (err, 0, "%s: invalid YAML: %s", name, msg.len ? msg.buf : "cannot parse");
-    }
+    gsi_yaml_diag_error (pcfg.diag, name, err);
+  gsi_yaml_diag_release (pcfg.diag);
   return doc;
 }
 
