@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "catalog/archive.h"
+#include "build/fsutil.h"
 #include "catalog/catalog.h"
 #include "oci/image.h"
 #include "oci/store.h"
@@ -108,7 +109,8 @@ typedef struct build_ctx
   char *views_dir;     /* STORE/gsi-private/apt-indexes/views: the archive's view per image digest */
   char *reports_dir;   /* absolute: the build report's folder, which gets every image's SBOM and scan */
   char *report_owned;  /* the default report path, when --report was not given */
-  char *vulndb;        /* the vulnerability database when it exists, else NULL (no scan reports) */
+  char *vulndb;        /* the vulnerability database: --db, else the store's */
+  bool scan;           /* it exists: images get scan reports */
 } build_ctx;
 
 static double
@@ -718,7 +720,7 @@ worker_reports (worker *w, gsi_store *s, const char *digest, json_t *res, gsi_er
   gsi_inventory inv = { 0 };
   gsi_image_config cfg;
   cli_scan sc;
-  bool scanned = w->b->vulndb != NULL;
+  bool scanned = w->b->scan;
   size_t fixable = 0;
   int r;
 
@@ -1572,27 +1574,16 @@ report_dir (const char *report, gsi_error *err)
   return abs;
 }
 
-/* b->vulndb: --db, which must exist, else the store's database when there is one.  */
+/* b->vulndb: --db, which must exist, else the store's database; b->scan: it exists.  */
 static int
 find_vulndb (build_ctx *b, gsi_error *err)
 {
-  char *path = cli_vulndb_path (b->db, err);
-
-  if (path == NULL)
+  if ((b->vulndb = cli_vulndb_path (b->db, err)) == NULL)
     return -1;
-  if (access (path, R_OK) == 0)
-    {
-      b->vulndb = path;
-      return 0;
-    }
-  if (b->db)
-    {
-      gsi_error_set (err, 0, "no vulnerability database at %s (--db): load one with 'gsi db import --db %s PATH...'",
-                     path, path);
-      free (path);
-      return -1;
-    }
-  free (path);
+  b->scan = access (b->vulndb, R_OK) == 0;
+  if (!b->scan && b->db)
+    return gsi_error_set (err, 0, "no vulnerability database at %s (--db): load one with 'gsi db import --db %s PATH...'",
+                          b->vulndb, b->vulndb);
   return 0;
 }
 
@@ -1630,43 +1621,33 @@ prepare (build_ctx *b, gsi_error *err)
   fprintf (stderr, "catalog build: release %s, logs in %s\n", b->release, b->workdir);
   if (b->report == NULL)
     {
-      char *dir = xasprintf ("%s/reports", b->workdir);
-      b->reports_dir = realpath (dir, NULL);
-      if (b->reports_dir == NULL && mkdir (dir, 0755) == 0)
-        b->reports_dir = realpath (dir, NULL);
-      free (dir);
-      if (b->reports_dir == NULL)
-        return gsi_error_set (err, errno, "create `%s/reports`", b->workdir);
+      cleanup_free char *dir = xasprintf ("%s/reports", b->workdir);
+      if (mkdir (dir, 0755) < 0 || (b->reports_dir = realpath (dir, NULL)) == NULL)
+        return gsi_error_set (err, errno, "create `%s`", dir);
       b->report = b->report_owned = xasprintf ("%s/" DEFAULT_REPORT_NAME, b->reports_dir);
     }
   fprintf (stderr, "catalog build: report, SBOMs and scan reports in %s\n", b->reports_dir);
-  if (b->vulndb == NULL)
-    {
-      cleanup_free char *path = cli_vulndb_path (NULL, err);
-      if (path == NULL)
-        return -1;
-      fprintf (stderr,
-               "catalog build: note: no vulnerability database at %s, so SBOMs only and no scan reports "
-               "(load one with 'gsi db import PATH...')\n",
-               path);
-    }
+  if (!b->scan)
+    fprintf (stderr,
+             "catalog build: note: no vulnerability database at %s, so SBOMs only and no scan reports "
+             "(load one with 'gsi db import PATH...')\n",
+             b->vulndb);
   return 0;
 }
 
 /* Logs are for failures: after a clean run they go (with the patch steps' contexts, IMAGE.patch/),
  * and so does the work dir unless it holds the reports (no --report).  */
 static void
-remove_workdir (const char *dir, bool top)
+remove_workdir (const char *dir)
 {
   cleanup_dir DIR *d = opendir (dir);
   struct dirent *e;
 
   while (d && (e = readdir (d)) != NULL)
-    if (e->d_name[0] != '.' && !(top && strcmp (e->d_name, "reports") == 0))
+    if (e->d_name[0] != '.' && strcmp (e->d_name, "reports") != 0)
       {
         cleanup_free char *p = xasprintf ("%s/%s", dir, e->d_name);
-        if (unlink (p) < 0 && errno == EISDIR && top)
-          remove_workdir (p, false);
+        gsi_rm_rf_at (AT_FDCWD, p, NULL);
       }
   rmdir (dir);
 }
@@ -1733,7 +1714,7 @@ cmd_catalog_build (int argc, char **argv, gsi_error *err)
       r = 1;
     }
   else if (r == 0)
-    remove_workdir (b.workdir, true);
+    remove_workdir (b.workdir);
   build_ctx_clear (&b);
   return r;
 }

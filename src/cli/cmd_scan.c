@@ -81,29 +81,19 @@ cli_write_output (const char *path, const gsi_buf *b, gsi_error *err)
       return 0;
     }
   /* A device or a pipe (-o /dev/null, /dev/stdout, a FIFO) is written in place: renaming a temp
-   * file over it would replace the device with a plain file.  */
+   * file over it would replace the device with a plain file.  Anything else is written beside the
+   * target and renamed: a failed scan never leaves half a report.  */
   struct stat st;
-  if (stat (path, &st) == 0 && !S_ISREG (st.st_mode))
+  bool in_place = stat (path, &st) == 0 && !S_ISREG (st.st_mode);
+  if (in_place)
+    fd = open (path, O_WRONLY | O_CLOEXEC);
+  else
     {
-      cleanup_close int out = open (path, O_WRONLY | O_CLOEXEC);
-      if (out < 0)
-        return gsi_error_set (err, errno, "open `%s`", path);
-      for (size_t done = 0; done < b->len;)
-        {
-          ssize_t n = write (out, b->buf + done, b->len - done);
-          if (n < 0 && errno == EINTR)
-            continue;
-          if (n < 0)
-            return gsi_error_set (err, errno, "write `%s`", path);
-          done += (size_t) n;
-        }
-      return 0;
+      tmp = xasprintf ("%s.tmpXXXXXX", path);
+      fd = mkostemp (tmp, O_CLOEXEC);
     }
-  /* Written beside the target and renamed: a failed scan never leaves half a report.  */
-  tmp = xasprintf ("%s.tmpXXXXXX", path);
-  fd = mkostemp (tmp, O_CLOEXEC);
   if (fd < 0)
-    return gsi_error_set (err, errno, "create `%s`", tmp);
+    return gsi_error_set (err, errno, in_place ? "open `%s`" : "create `%s`", in_place ? path : tmp);
   for (size_t done = 0; done < b->len;)
     {
       ssize_t n = write (fd, b->buf + done, b->len - done);
@@ -113,11 +103,14 @@ cli_write_output (const char *path, const gsi_buf *b, gsi_error *err)
         {
           int e = errno;
           close (fd);
-          unlink (tmp);
+          if (tmp)
+            unlink (tmp);
           return gsi_error_set (err, e, "write `%s`", path);
         }
       done += (size_t) n;
     }
+  if (in_place)
+    return close (fd) < 0 ? gsi_error_set (err, errno, "write `%s`", path) : 0;
   if (fchmod (fd, 0644) < 0 || close (fd) < 0 || rename (tmp, path) < 0)
     {
       int e = errno;

@@ -819,29 +819,18 @@ gsi_store_inventory_path (const gsi_store *s, const char *layer_digest, gsi_erro
   return xasprintf ("%s/%s", s->dirs[GSI_STORE_INVENTORY], gsi_digest_hex (layer_digest));
 }
 
+static int write_replace (gsi_store *s, int dirfd, const char *base, const char *shown, const void *data, size_t len,
+                          bool durable, gsi_error *err);
+
 int
 gsi_store_put_inventory (gsi_store *s, const char *layer_digest, const void *data, size_t len, gsi_error *err)
 {
   cleanup_free char *path = gsi_store_inventory_path (s, layer_digest, err);
-  cleanup_close int fd = -1;
-  cleanup_free char *tmp = NULL;
 
-  if (path == NULL || gsi_store_tmpfile (s, "inventory-", &fd, &tmp, err) < 0)
+  if (path == NULL)
     return -1;
-  if (write_all (fd, data, len) < 0 || fchmod (fd, 0644) < 0)
-    {
-      gsi_error_set (err, errno, "write `%s/%s`", s->dirs[GSI_STORE_TMP], tmp);
-      unlink_ignore (s->tmp_fd, tmp);
-      return -1;
-    }
-  /* Replacing is right: the entry there may be one a reader found unusable.  */
-  if (renameat (s->tmp_fd, tmp, AT_FDCWD, path) < 0)
-    {
-      gsi_error_set (err, errno, "rename `%s` to `%s`", tmp, path);
-      unlink_ignore (s->tmp_fd, tmp);
-      return -1;
-    }
-  return 0;
+  /* Replacing is right: the entry there may be one a reader found unusable.  Not durable: a cache.  */
+  return write_replace (s, AT_FDCWD, path, path, data, len, false, err);
 }
 
 /* ---- temp files, atomic writes, locks --------------------------------------------------------- */
@@ -959,16 +948,34 @@ int
 gsi_store_write_atomic (gsi_store *s, const char *relpath, const void *data, size_t len, gsi_error *err)
 {
   cleanup_close int dirfd = -1;
-  cleanup_close int fd = -1;
-  cleanup_free char *tmp = NULL;
   const char *base = NULL;
 
   if (check_relpath (relpath, err) < 0)
     return -1;
   dirfd = open_parent_dir (s, relpath, &base, err);
-  if (dirfd < 0 || gsi_store_tmpfile (s, "write-", &fd, &tmp, err) < 0)
+  if (dirfd < 0)
     return -1;
-  if (write_all (fd, data, len) < 0 || fsync (fd) < 0 || fchmod (fd, 0644) < 0)
+  cleanup_free char *shown = xasprintf ("%s/%s", s->root, relpath);
+  if (write_replace (s, dirfd, base, shown, data, len, true, err) < 0)
+    return -1;
+  if (fsync (dirfd) < 0)
+    return gsi_error_set (err, errno, "fsync the directory of `%s/%s`", s->root, relpath);
+  return 0;
+}
+
+/* Writes data to a temp file in tmp/ and renames it to base (relative to dirfd; shown in messages),
+ * replacing what is there; durable: the file is fsynced before the rename (the caller fsyncs the
+ * directory).  */
+static int
+write_replace (gsi_store *s, int dirfd, const char *base, const char *shown, const void *data, size_t len,
+               bool durable, gsi_error *err)
+{
+  cleanup_close int fd = -1;
+  cleanup_free char *tmp = NULL;
+
+  if (gsi_store_tmpfile (s, "write-", &fd, &tmp, err) < 0)
+    return -1;
+  if (write_all (fd, data, len) < 0 || (durable && fsync (fd) < 0) || fchmod (fd, 0644) < 0)
     {
       gsi_error_set (err, errno, "write `%s/%s`", s->dirs[GSI_STORE_TMP], tmp);
       unlink_ignore (s->tmp_fd, tmp);
@@ -976,12 +983,10 @@ gsi_store_write_atomic (gsi_store *s, const char *relpath, const void *data, siz
     }
   if (renameat (s->tmp_fd, tmp, dirfd, base) < 0)
     {
-      gsi_error_set (err, errno, "rename `%s` to `%s/%s`", tmp, s->root, relpath);
+      gsi_error_set (err, errno, "rename `%s` to `%s`", tmp, shown);
       unlink_ignore (s->tmp_fd, tmp);
       return -1;
     }
-  if (fsync (dirfd) < 0)
-    return gsi_error_set (err, errno, "fsync the directory of `%s/%s`", s->root, relpath);
   return 0;
 }
 
@@ -1807,11 +1812,13 @@ layer_is_live (reach *r, const char *name)
   return gsi_digest_hex_is_valid (hex) && hexset_has (&r->diff_ids, hex);
 }
 
+/* Removes every entry of the private directory d that live does not keep, counting them.  */
 static int
-prune_layers (reach *r, const gsi_prune_opts *opts, gsi_prune_stats *st, gsi_error *err)
+prune_dir (reach *r, gsi_store_dir d, bool (*live) (reach *, const char *), const gsi_prune_opts *opts,
+           size_t *count, uint64_t *bytes, gsi_error *err)
 {
   cleanup_strvec gsi_strvec names = GSI_STRVEC_INIT;
-  const char *dir = r->s->dirs[GSI_STORE_LAYERS];
+  const char *dir = r->s->dirs[d];
   cleanup_close int fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
   if (fd < 0)
@@ -1820,11 +1827,11 @@ prune_layers (reach *r, const gsi_prune_opts *opts, gsi_prune_stats *st, gsi_err
     return -1;
   for (size_t i = 0; i < names.n; i++)
     {
-      if (layer_is_live (r, names.v[i]))
+      if (live (r, names.v[i]))
         continue;
-      if (rm_rf_at (fd, names.v[i], opts->dry_run, &st->layer_bytes, err) < 0)
+      if (rm_rf_at (fd, names.v[i], opts->dry_run, bytes, err) < 0)
         return gsi_error_wrap (err, "prune `%s`", dir);
-      st->layers++;
+      (*count)++;
     }
   return 0;
 }
@@ -1860,28 +1867,11 @@ prune_tmp (gsi_store *s, const gsi_prune_opts *opts, gsi_prune_stats *st, gsi_er
 /* An entry stays while its layer blob is reachable and in the store: the entry of a blob that is gone
  * could only answer for content nobody can read any more.  Anything else in the directory (a name
  * that is no digest) is not an entry and goes too: the directory is gsi's own.  */
-static int
-prune_inventory (reach *r, const gsi_prune_opts *opts, gsi_prune_stats *st, gsi_error *err)
+static bool
+inventory_is_live (reach *r, const char *name)
 {
-  cleanup_strvec gsi_strvec names = GSI_STRVEC_INIT;
-  const char *dir = r->s->dirs[GSI_STORE_INVENTORY];
-  cleanup_close int fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-  if (fd < 0)
-    return gsi_error_set (err, errno, "open `%s`", dir);
-  if (list_dir (fd, dir, &names, err) < 0)
-    return -1;
-  for (size_t i = 0; i < names.n; i++)
-    {
-      const char *name = names.v[i];
-      if (gsi_digest_hex_is_valid (name) && hexset_has (&r->blobs, name)
-          && faccessat (r->s->blobs_fd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
-        continue;
-      if (rm_rf_at (fd, name, opts->dry_run, &st->inventory_bytes, err) < 0)
-        return gsi_error_wrap (err, "prune `%s`", dir);
-      st->inventory++;
-    }
-  return 0;
+  return gsi_digest_hex_is_valid (name) && hexset_has (&r->blobs, name)
+         && faccessat (r->s->blobs_fd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
 static int
@@ -1940,10 +1930,10 @@ prune_locked (gsi_store *s, const gsi_prune_opts *opts, gsi_prune_stats *st, gsi
   if (ret == 0)
     ret = prune_blobs (&r, opts, st, err);
   if (ret == 0)
-    ret = prune_layers (&r, opts, st, err);
+    ret = prune_dir (&r, GSI_STORE_LAYERS, layer_is_live, opts, &st->layers, &st->layer_bytes, err);
   /* After the blobs, so that an entry goes with its blob.  */
   if (ret == 0)
-    ret = prune_inventory (&r, opts, st, err);
+    ret = prune_dir (&r, GSI_STORE_INVENTORY, inventory_is_live, opts, &st->inventory, &st->inventory_bytes, err);
   if (ret == 0)
     ret = prune_tmp (s, opts, st, err);
   if (ret == 0 && opts->cache_mounts)

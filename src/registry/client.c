@@ -165,6 +165,15 @@ gsi_reg_client_open (const gsi_reg_client_opts *opts, gsi_reg_client **out, gsi_
   return 0;
 }
 
+static void
+token_free (reg_token *t)
+{
+  free (t->domain);
+  gsi_strvec_clear (&t->scopes);
+  free (t->token);
+  free (t);
+}
+
 void
 gsi_reg_client_close (gsi_reg_client *c)
 {
@@ -189,10 +198,7 @@ gsi_reg_client_close (gsi_reg_client *c)
   for (reg_token *t = c->tokens, *next; t; t = next)
     {
       next = t->next;
-      free (t->domain);
-      gsi_strvec_clear (&t->scopes);
-      free (t->token);
-      free (t);
+      token_free (t);
     }
   gsi_reg_config_free (c->cfg);
   free (c->authfile);
@@ -494,10 +500,7 @@ token_store (gsi_reg_client *c, const char *domain, const gsi_strvec *scopes, co
       if (same || x->expires <= now)
         {
           *pp = x->next;
-          free (x->domain);
-          gsi_strvec_clear (&x->scopes);
-          free (x->token);
-          free (x);
+          token_free (x);
         }
       else
         pp = &x->next;
@@ -523,10 +526,7 @@ token_forget (gsi_reg_client *c, const char *domain)
       if (strcmp (x->domain, domain) == 0)
         {
           *pp = x->next;
-          free (x->domain);
-          gsi_strvec_clear (&x->scopes);
-          free (x->token);
-          free (x);
+          token_free (x);
         }
       else
         pp = &x->next;

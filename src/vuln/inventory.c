@@ -683,6 +683,7 @@ kept_clear (kept_file *f)
   free (f->data);
 }
 
+/* Frees what the scan found and leaves ls empty, ready to be filled again.  */
 static void
 layer_scan_clear (layer_scan *ls)
 {
@@ -692,6 +693,9 @@ layer_scan_clear (layer_scan *ls)
   free (ls->dels);
   gsi_buf_release (&ls->del_paths);
   gsi_error_clear (&ls->err);
+  ls->files = NULL;
+  ls->dels = NULL;
+  ls->n_files = ls->alloc_files = ls->n_dels = ls->alloc_dels = 0;
 }
 
 static void
@@ -1146,19 +1150,6 @@ get_path (reader *r, uint32_t n)
   return xstrndup ((const char *) p, n);
 }
 
-static void
-layer_scan_reset (layer_scan *ls)
-{
-  for (size_t i = 0; i < ls->n_files; i++)
-    kept_clear (&ls->files[i]);
-  free (ls->files);
-  free (ls->dels);
-  gsi_buf_release (&ls->del_paths);
-  ls->files = NULL;
-  ls->dels = NULL;
-  ls->n_files = ls->alloc_files = ls->n_dels = ls->alloc_dels = 0;
-}
-
 /* Fills ls from an encoded entry; false (ls left empty) unless it parses exactly.  */
 static bool
 cache_decode (layer_scan *ls, const unsigned char *data, size_t len)
@@ -1225,7 +1216,7 @@ cache_decode (layer_scan *ls, const unsigned char *data, size_t len)
     }
   if (!r.ok || r.p != r.end)
     {
-      layer_scan_reset (ls);
+      layer_scan_clear (ls);
       return false;
     }
   return true;

@@ -495,10 +495,31 @@ spdx_comment (const gsi_package *p)
   return j;
 }
 
+/* The fields every SPDX package of ours has: nothing is concluded from files, and neither dpkg
+ * status nor Python metadata names a supplier or copyright the SBOM could vouch for.  version NULL:
+ * no versionInfo.  */
+static json_t *
+spdx_package_base (const char *id, const char *name, const char *version, const char *declared)
+{
+  json_t *o = json_object ();
+
+  json_object_set_new (o, "SPDXID", json_string (id));
+  json_object_set_new (o, "name", jstr (name));
+  if (version != NULL)
+    json_object_set_new (o, "versionInfo", json_string (version));
+  json_object_set_new (o, "downloadLocation", json_string ("NOASSERTION"));
+  json_object_set_new (o, "filesAnalyzed", json_false ());
+  json_object_set_new (o, "licenseConcluded", json_string ("NOASSERTION"));
+  json_object_set_new (o, "licenseDeclared", jstr (declared));
+  json_object_set_new (o, "copyrightText", json_string ("NOASSERTION"));
+  json_object_set_new (o, "supplier", json_string ("NOASSERTION"));
+  return o;
+}
+
 static json_t *
 spdx_package (const gsi_package *p, const char *id, gsi_strvec *lic_refs, gsi_strvec *lic_texts)
 {
-  json_t *o = json_object ();
+  json_t *o;
   const char *declared = "NOASSERTION";
   cleanup_free char *ref = NULL;
 
@@ -511,17 +532,7 @@ spdx_package (const gsi_package *p, const char *id, gsi_strvec *lic_refs, gsi_st
       gsi_strvec_push (lic_refs, ref);
       gsi_strvec_push (lic_texts, p->license);
     }
-  json_object_set_new (o, "SPDXID", json_string (id));
-  json_object_set_new (o, "name", jstr (p->name));
-  json_object_set_new (o, "versionInfo", jstr (p->version));
-  json_object_set_new (o, "downloadLocation", json_string ("NOASSERTION"));
-  json_object_set_new (o, "filesAnalyzed", json_false ());
-  /* Nothing here was concluded from the files; only what the metadata declares is stated.  */
-  json_object_set_new (o, "licenseConcluded", json_string ("NOASSERTION"));
-  json_object_set_new (o, "licenseDeclared", jstr (declared));
-  json_object_set_new (o, "copyrightText", json_string ("NOASSERTION"));
-  /* dpkg status and Python metadata name no supplier the SBOM could vouch for.  */
-  json_object_set_new (o, "supplier", json_string ("NOASSERTION"));
+  o = spdx_package_base (id, p->name, p->version ? p->version : "", declared);
   json_object_set_new (o, "externalRefs", spdx_purl_ref (p->purl));
   json_object_set_new (o, "comment", spdx_comment (p));
   if (p->ecosystem == GSI_ECO_DEB)
@@ -567,16 +578,7 @@ write_spdx (const gsi_inventory *inv, const gsi_sbom_subject *subj, const char *
   json_t *pkgs = json_array (), *rels = json_array (), *image, *doc;
   gsi_buf ns = GSI_BUF_INIT;
 
-  image = json_object ();
-  json_object_set_new (image, "SPDXID", json_string ("SPDXRef-Image"));
-  json_object_set_new (image, "name", jstr (subj->name));
-  json_object_set_new (image, "versionInfo", jstr (subj->digest));
-  json_object_set_new (image, "downloadLocation", json_string ("NOASSERTION"));
-  json_object_set_new (image, "filesAnalyzed", json_false ());
-  json_object_set_new (image, "licenseConcluded", json_string ("NOASSERTION"));
-  json_object_set_new (image, "licenseDeclared", json_string ("NOASSERTION"));
-  json_object_set_new (image, "copyrightText", json_string ("NOASSERTION"));
-  json_object_set_new (image, "supplier", json_string ("NOASSERTION"));
+  image = spdx_package_base ("SPDXRef-Image", subj->name, subj->digest ? subj->digest : "", "NOASSERTION");
   json_object_set_new (image, "primaryPackagePurpose", json_string ("CONTAINER"));
   json_object_set_new (image, "externalRefs", spdx_purl_ref (ipurl));
   if (subj->digest != NULL && gsi_digest_is_valid (subj->digest))
@@ -587,17 +589,7 @@ write_spdx (const gsi_inventory *inv, const gsi_sbom_subject *subj, const char *
 
   if (inv->os_id != NULL)
     {
-      json_t *os = json_object ();
-      json_object_set_new (os, "SPDXID", json_string ("SPDXRef-OperatingSystem"));
-      json_object_set_new (os, "name", json_string (inv->os_id));
-      if (inv->os_version_id != NULL)
-        json_object_set_new (os, "versionInfo", json_string (inv->os_version_id));
-      json_object_set_new (os, "downloadLocation", json_string ("NOASSERTION"));
-      json_object_set_new (os, "filesAnalyzed", json_false ());
-      json_object_set_new (os, "licenseConcluded", json_string ("NOASSERTION"));
-      json_object_set_new (os, "licenseDeclared", json_string ("NOASSERTION"));
-      json_object_set_new (os, "copyrightText", json_string ("NOASSERTION"));
-      json_object_set_new (os, "supplier", json_string ("NOASSERTION"));
+      json_t *os = spdx_package_base ("SPDXRef-OperatingSystem", inv->os_id, inv->os_version_id, "NOASSERTION");
       json_object_set_new (os, "primaryPackagePurpose", json_string ("OPERATING-SYSTEM"));
       json_array_append_new (pkgs, os);
       json_array_append_new (rels, spdx_relationship ("SPDXRef-Image", "CONTAINS", "SPDXRef-OperatingSystem"));
