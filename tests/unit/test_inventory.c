@@ -25,17 +25,6 @@
 #include "util/xalloc.h"
 #include "vuln/inventory.h"
 
-#define CHECK(call)                                                                                          \
-  do                                                                                                         \
-    {                                                                                                        \
-      gsi_error check_err_ = GSI_ERROR_INIT;                                                                 \
-      if ((call) < 0)                                                                                        \
-        fail_msg ("%s failed: %s", #call, check_err_.msg ? check_err_.msg : "(no message)");                 \
-      gsi_error_clear (&check_err_);                                                                         \
-    }                                                                                                        \
-  while (0)
-#define CERR (&check_err_)
-
 static size_t
 dpkg (gsi_inventory *inv, const char *text, const char *loc)
 {

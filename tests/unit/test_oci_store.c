@@ -60,18 +60,6 @@ open_store (const char *root)
   return s;
 }
 
-/* Runs a gsi call that must succeed; CERR is its error argument.  */
-#define CERR (&check_err_)
-#define CHECK(call)                                                                                          \
-  do                                                                                                         \
-    {                                                                                                        \
-      gsi_error check_err_ = GSI_ERROR_INIT;                                                                 \
-      if ((call) < 0)                                                                                        \
-        fail_msg ("%s failed: %s", #call, check_err_.msg ? check_err_.msg : "(no message)");                 \
-      gsi_error_clear (&check_err_);                                                                         \
-    }                                                                                                        \
-  while (0)
-
 /* Deterministic pseudo-random bytes (xorshift), incompressible.  */
 static void
 fill_random (unsigned char *p, size_t n, uint64_t seed)

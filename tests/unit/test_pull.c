@@ -30,17 +30,6 @@
 #include "util/buf.h"
 #include "util/xalloc.h"
 
-#define CERR (&check_err_)
-#define CHECK(call)                                                                                          \
-  do                                                                                                         \
-    {                                                                                                        \
-      gsi_error check_err_ = GSI_ERROR_INIT;                                                                 \
-      if ((call) < 0)                                                                                        \
-        fail_msg ("%s failed: %s", #call, check_err_.msg ? check_err_.msg : "(no message)");                 \
-      gsi_error_clear (&check_err_);                                                                         \
-    }                                                                                                        \
-  while (0)
-
 /* Forwards to the registry given as argv[2], except: blobs of repositories with "/corrupt/" get
  * their last byte flipped, "/short/" lose their last byte (Content-Length still honest),
  * "/redirect/" answer 307 to the registry itself; manifests of "/badmanifest/" get a byte appended

@@ -30,17 +30,6 @@
 
 #define REGISTRY_BIN "/usr/bin/docker-registry"
 
-#define CERR (&check_err_)
-#define CHECK(call)                                                                                          \
-  do                                                                                                         \
-    {                                                                                                        \
-      gsi_error check_err_ = GSI_ERROR_INIT;                                                                 \
-      if ((call) < 0)                                                                                        \
-        fail_msg ("%s failed: %s", #call, check_err_.msg ? check_err_.msg : "(no message)");                 \
-      gsi_error_clear (&check_err_);                                                                         \
-    }                                                                                                        \
-  while (0)
-
 typedef struct fixture
 {
   char *dir;       /* temp dir: store/, registry/, config.yml, registry.log */

@@ -645,7 +645,7 @@ expect_challenge (const char *header, const char *scheme, const char *realm, con
   if (gsi_auth_challenge_parse (header, &c, &err) < 0)
     fail_msg ("parse `%s`: %s", header, err.msg);
   assert_string_equal (c.scheme, scheme);
-#define CHECK(field)                                                                                                   \
+#define CHECK_FIELD(field)                                                                                             \
   if (field == NULL)                                                                                                   \
     assert_null (c.field);                                                                                             \
   else                                                                                                                 \
@@ -653,11 +653,11 @@ expect_challenge (const char *header, const char *scheme, const char *realm, con
       assert_non_null (c.field);                                                                                       \
       assert_string_equal (c.field, field);                                                                            \
     }
-  CHECK (realm);
-  CHECK (service);
-  CHECK (scope);
-  CHECK (error);
-#undef CHECK
+  CHECK_FIELD (realm);
+  CHECK_FIELD (service);
+  CHECK_FIELD (scope);
+  CHECK_FIELD (error);
+#undef CHECK_FIELD
   gsi_auth_challenge_clear (&c);
   assert_null (c.scheme);
 }
