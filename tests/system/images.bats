@@ -526,7 +526,7 @@ PY
 
 @test "a failed bootstrap names mmdebstrap's exit code and last output and leaves nothing" {
   needs_root
-  command -v mmdebstrap >/dev/null || skip "mmdebstrap is not installed (scripts/install-deps.sh)"
+  require_tools mmdebstrap
   run --separate-stderr g bootstrap debian trixie --mirror file:///nonexistent-gsi-mirror -t broken:1
   assert_status 1
   assert_contains "mmdebstrap failed with exit code" "$stderr"

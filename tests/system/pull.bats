@@ -98,9 +98,9 @@ teardown_file ()
 setup ()
 {
   common_setup
-  if [ -z "${REG_PORT:-}" ]; then
-    skip "needs /usr/bin/docker-registry and skopeo"
-  fi
+  require_tools /usr/bin/docker-registry skopeo
+  # The tools are there: setup_file started the registries or said why it could not.
+  [ -n "${REG_PORT:-}" ]
   STORE=$BATS_TEST_TMPDIR/store
   # No registries.yaml of the machine or the user may change what these tests see.
   export GSI_REGISTRIES_CONF=$BATS_TEST_TMPDIR/registries.yaml

